@@ -1,0 +1,3 @@
+from officepulse.cli import main
+
+main()

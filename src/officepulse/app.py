@@ -1,0 +1,99 @@
+"""The application factory: ``create_app(settings)`` is the only place the app is assembled."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+import anyio.to_thread
+import msgspec
+from litestar import Litestar, get
+from litestar.datastructures import State
+from litestar.enums import ScopeType
+from litestar.openapi import OpenAPIConfig
+from litestar.openapi.plugins import JsonRenderPlugin
+from litestar.types import ASGIApp, Message, Receive, Scope, Send
+
+from officepulse import __version__, admin, offices, responses
+from officepulse.problems import EXCEPTION_HANDLERS
+from officepulse.runtime import Runtime
+from officepulse.settings import Settings
+
+access_log = logging.getLogger("officepulse.access")
+
+
+class Health(msgspec.Struct, frozen=True):
+    status: str
+    version: str
+
+
+@get("/healthz", tags=["health"], sync_to_thread=False)
+def healthz() -> Health:
+    """Liveness: the server is up and its database is open."""
+    return Health(status="ok", version=__version__)
+
+
+def access_log_middleware(app: ASGIApp) -> ASGIApp:
+    """Log method, path and status — never the client's address, agent, query or time.
+
+    The server's own access log is switched off (it would record the client address); this one
+    line per request is what operators get instead.
+    """
+
+    async def middleware(scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != ScopeType.HTTP:
+            await app(scope, receive, send)
+            return
+        method = scope["method"]
+        status = 0
+
+        async def send_wrapper(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+            await send(message)
+
+        try:
+            await app(scope, receive, send_wrapper)
+        finally:
+            access_log.info("%s %s %s", method, scope["path"], status)
+
+    return middleware
+
+
+def create_app(settings: Settings) -> Litestar:
+    """Build the officepulse application for ``settings``.
+
+    The database is opened in the lifespan, so building an app has no side effects.
+    """
+
+    @asynccontextmanager
+    async def lifespan(app: Litestar) -> AsyncIterator[None]:
+        runtime = await anyio.to_thread.run_sync(Runtime.open, settings)
+        app.state.runtime = runtime
+        try:
+            yield
+        finally:
+            await anyio.to_thread.run_sync(runtime.close)
+
+    openapi = OpenAPIConfig(
+        title="officepulse",
+        version=__version__,
+        description="Anonymous client feedback for job centres.",
+        # Only the JSON document: the interactive viewers load scripts from CDNs, and no page
+        # of officepulse may make a third-party request.
+        render_plugins=[JsonRenderPlugin()],
+    )
+    handlers: list[Any] = [healthz, responses.router, offices.router, admin.router]
+    return Litestar(
+        route_handlers=handlers,
+        lifespan=[lifespan],
+        exception_handlers=EXCEPTION_HANDLERS,
+        middleware=[access_log_middleware],
+        openapi_config=openapi,
+        state=State({"settings": settings}),
+        request_max_body_size=1024 * 1024,
+        debug=False,
+    )

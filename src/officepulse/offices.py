@@ -1,0 +1,274 @@
+"""Offices: the job-centre sites that collect feedback, their SQL, CSV import and routes."""
+
+from __future__ import annotations
+
+import csv
+import datetime as dt
+import io
+import re
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any, Final, Literal
+
+import msgspec
+from litestar import Router, get
+from litestar.datastructures import State
+
+from officepulse.languages import LANGUAGES
+from officepulse.storage import Cursor
+
+OfficeKind = Literal["pilot", "conventional"]
+OFFICE_ID_RE: Final = re.compile(r"^[a-z0-9](?:[a-z0-9-]{0,62}[a-z0-9])?$")
+CSV_HEADER: Final = ("id", "name", "kind", "type", "city", "district", "opened_on")
+
+
+class Office(msgspec.Struct, frozen=True, kw_only=True):
+    """A job-centre site. ``synthetic`` marks demo data wherever it is shown."""
+
+    id: str
+    name: str
+    kind: OfficeKind
+    type_label: str | None = None
+    city: str | None = None
+    district: str | None = None
+    opened_on: dt.date | None = None
+    default_lang: str = "de"
+    synthetic: bool = False
+
+
+class OfficeError(ValueError):
+    """A bad office or office file; the message is one line naming the line or field."""
+
+
+def office_problems(office: Office) -> list[str]:
+    """What is wrong with an office's fields, as ``field: message`` strings."""
+    problems: list[str] = []
+    if not OFFICE_ID_RE.match(office.id):
+        problems.append(
+            f"id: {office.id!r} is not a lowercase slug (a-z, 0-9 and '-', at most 64 characters)"
+        )
+    if not office.name.strip():
+        problems.append("name: must not be empty")
+    elif len(office.name) > 200:
+        problems.append("name: longer than 200 characters")
+    if office.kind not in ("pilot", "conventional"):
+        problems.append(f"kind: {office.kind!r} is not one of 'pilot', 'conventional'")
+    if office.default_lang not in LANGUAGES:
+        problems.append(f"default_lang: {office.default_lang!r} is not a supported language")
+    for name in ("type_label", "city", "district"):
+        value = getattr(office, name)
+        if value is not None and len(value) > 200:
+            problems.append(f"{name}: longer than 200 characters")
+    return problems
+
+
+# -- SQL ---------------------------------------------------------------------------------------
+
+_SELECT = (
+    "SELECT id, name, kind, type_label, city, district, opened_on, default_lang, synthetic"
+    " FROM offices"
+)
+_INSERT = (
+    "INSERT INTO offices (id, name, kind, type_label, city, district, opened_on, default_lang,"
+    " synthetic) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)"
+)
+
+
+def _row_to_office(row: tuple[Any, ...]) -> Office:
+    return Office(
+        id=row[0],
+        name=row[1],
+        kind=row[2],
+        type_label=row[3],
+        city=row[4],
+        district=row[5],
+        opened_on=row[6],
+        default_lang=row[7],
+        synthetic=row[8],
+    )
+
+
+def list_offices(cur: Cursor) -> list[Office]:
+    """All offices, by id."""
+    return [_row_to_office(row) for row in cur.execute(_SELECT + " ORDER BY id").fetchall()]
+
+
+def office_ids(cur: Cursor) -> frozenset[str]:
+    """The ids of all offices."""
+    return frozenset(row[0] for row in cur.execute("SELECT id FROM offices").fetchall())
+
+
+def insert_offices(
+    cur: Cursor, offices: Sequence[Office], lines: Sequence[int] | None = None
+) -> int:
+    """Insert offices inside the caller's transaction; a duplicate id fails the whole call.
+
+    ``lines`` are the CSV line numbers of the offices, used to name the line of a duplicate.
+    """
+    ids = [office.id for office in offices]
+    existing = {
+        row[0]
+        for row in cur.execute(
+            "SELECT id FROM offices WHERE id IN (SELECT unnest($1::VARCHAR[]))", [ids]
+        ).fetchall()
+    }
+    problems: list[str] = []
+    seen: dict[str, int] = {}
+    for index, office in enumerate(offices):
+        where = f"line {lines[index]}: " if lines else ""
+        if office.id in existing:
+            problems.append(f"{where}id: office {office.id!r} already exists")
+        elif office.id in seen:
+            first = f"line {lines[seen[office.id]]}" if lines else "earlier"
+            problems.append(f"{where}id: office {office.id!r} is listed twice (first at {first})")
+        seen.setdefault(office.id, index)
+    if problems:
+        raise OfficeError("; ".join(problems))
+    for office in offices:
+        cur.execute(
+            _INSERT,
+            [
+                office.id,
+                office.name.strip(),
+                office.kind,
+                office.type_label,
+                office.city,
+                office.district,
+                office.opened_on,
+                office.default_lang,
+                office.synthetic,
+            ],
+        )
+    return len(offices)
+
+
+# -- CSV import --------------------------------------------------------------------------------
+
+
+class CsvOffice(msgspec.Struct, frozen=True):
+    """An office read from a CSV file, with the line it came from."""
+
+    line: int
+    office: Office
+
+
+def parse_office_csv(path: Path) -> list[CsvOffice]:
+    """Read an office CSV; every bad row is reported (with its line) before anything is used.
+
+    Raises OfficeError with one line per problem, each naming file, line and field.
+    """
+    try:
+        text = path.read_text(encoding="utf-8-sig")
+    except FileNotFoundError:
+        raise OfficeError(f"{path}: no such file") from None
+    except UnicodeDecodeError as exc:
+        raise OfficeError(f"{path}: not UTF-8 text ({exc.reason} at byte {exc.start})") from None
+    rows = csv.reader(io.StringIO(text, newline=""))
+    problems: list[str] = []
+    result: list[CsvOffice] = []
+    try:
+        header = next(rows)
+    except StopIteration:
+        raise OfficeError(
+            f"{path}: line 1: empty file, expected header {','.join(CSV_HEADER)}"
+        ) from None
+    except csv.Error as exc:
+        raise OfficeError(f"{path}: line 1: {exc}") from None
+    header = [name.strip().lower() for name in header]
+    if tuple(header) != CSV_HEADER:
+        raise OfficeError(
+            f"{path}: line 1: header is {','.join(header)!r}, expected {','.join(CSV_HEADER)!r}"
+        )
+    try:
+        for values in rows:
+            line = rows.line_num
+            if not any(value.strip() for value in values):
+                continue
+            if len(values) != len(CSV_HEADER):
+                problems.append(
+                    f"{path}: line {line}: expected {len(CSV_HEADER)} fields, got {len(values)}"
+                )
+                continue
+            fields = dict(zip(CSV_HEADER, (value.strip() for value in values), strict=True))
+            office, row_problems = _office_from_fields(fields)
+            problems.extend(f"{path}: line {line}: {problem}" for problem in row_problems)
+            if office is not None and not row_problems:
+                result.append(CsvOffice(line=line, office=office))
+    except csv.Error as exc:
+        problems.append(f"{path}: line {rows.line_num}: {exc}")
+    seen: dict[str, int] = {}
+    for item in result:
+        if item.office.id in seen:
+            problems.append(
+                f"{path}: line {item.line}: id: office {item.office.id!r} is listed twice"
+                f" (first at line {seen[item.office.id]})"
+            )
+        seen.setdefault(item.office.id, item.line)
+    if problems:
+        raise OfficeError("\n".join(problems))
+    if not result:
+        raise OfficeError(f"{path}: no offices in the file")
+    return result
+
+
+def _office_from_fields(fields: dict[str, str]) -> tuple[Office | None, list[str]]:
+    problems: list[str] = []
+    opened_on: dt.date | None = None
+    if fields["opened_on"]:
+        try:
+            opened_on = dt.date.fromisoformat(fields["opened_on"])
+        except ValueError:
+            problems.append(f"opened_on: {fields['opened_on']!r} is not a date YYYY-MM-DD")
+    kind = fields["kind"]
+    if kind not in ("pilot", "conventional"):
+        problems.append(f"kind: {kind!r} is not one of 'pilot', 'conventional'")
+        return None, problems
+    office = Office(
+        id=fields["id"],
+        name=fields["name"],
+        kind=kind,  # type: ignore[arg-type]  # checked just above
+        type_label=fields["type"] or None,
+        city=fields["city"] or None,
+        district=fields["district"] or None,
+        opened_on=opened_on,
+    )
+    problems.extend(office_problems(office))
+    return office, problems
+
+
+# -- HTTP --------------------------------------------------------------------------------------
+
+
+class OfficeOut(msgspec.Struct, frozen=True, kw_only=True):
+    """An office as the public API shows it."""
+
+    id: str
+    name: str
+    kind: OfficeKind
+    type_label: str | None
+    city: str | None
+    district: str | None
+    opened_on: dt.date | None
+    synthetic: bool
+
+
+@get("/api/v1/offices", sync_to_thread=True, tags=["offices"])
+def get_offices(state: State) -> list[OfficeOut]:
+    """List the offices that collect feedback (demo offices are marked ``synthetic``)."""
+    offices = state.runtime.store.read(list_offices)
+    return [
+        OfficeOut(
+            id=o.id,
+            name=o.name,
+            kind=o.kind,
+            type_label=o.type_label,
+            city=o.city,
+            district=o.district,
+            opened_on=o.opened_on,
+            synthetic=o.synthetic,
+        )
+        for o in offices
+    ]
+
+
+router = Router(path="/", route_handlers=[get_offices])

@@ -1,0 +1,119 @@
+"""Data operations of the CLI, runnable in-process or inside a running server.
+
+DuckDB lets only one process open the database file. So every CLI command that reads or
+changes data is an :class:`Operation`: with no server running, the CLI opens the data
+directory and runs it itself; with a server running, it posts the parameters to the server's
+loopback-only admin API, which runs the very same function. Either way the result is the same.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any, Final
+
+import msgspec
+
+from officepulse import demo
+from officepulse.offices import CsvOffice, Office, OfficeError, insert_offices, list_offices
+from officepulse.runtime import Runtime
+
+
+class OperationError(Exception):
+    """The operation was refused; the message is one line naming the field or line at fault."""
+
+
+@dataclass(frozen=True)
+class Operation:
+    name: str
+    params: Any
+    result: Any
+    run: Callable[[Runtime, Any], Any]
+
+
+class NoParams(msgspec.Struct, frozen=True):
+    pass
+
+
+class Count(msgspec.Struct, frozen=True):
+    count: int
+
+
+class OfficeImport(msgspec.Struct, frozen=True):
+    offices: list[CsvOffice]
+
+
+class SurveySummary(msgspec.Struct, frozen=True):
+    id: str
+    version: int
+    items: int
+    core_items: list[str]
+    languages: list[str]
+    responses: int
+
+
+def _office_add(runtime: Runtime, office: Office) -> Office:
+    try:
+        runtime.store.write(lambda cur: insert_offices(cur, [office])).result()
+    except OfficeError as exc:
+        raise OperationError(str(exc)) from None
+    runtime.refresh_offices()
+    return office
+
+
+def _office_import(runtime: Runtime, params: OfficeImport) -> Count:
+    offices = [item.office for item in params.offices]
+    lines = [item.line for item in params.offices]
+    try:
+        count = runtime.store.write(lambda cur: insert_offices(cur, offices, lines)).result()
+    except OfficeError as exc:
+        raise OperationError(str(exc)) from None
+    runtime.refresh_offices()
+    return Count(count=count)
+
+
+def _office_list(runtime: Runtime, _: NoParams) -> list[Office]:
+    return runtime.store.read(list_offices)
+
+
+def _survey_list(runtime: Runtime, _: NoParams) -> list[SurveySummary]:
+    counts = {
+        (row[0], row[1]): row[2]
+        for row in runtime.store.read(
+            lambda cur: cur.execute(
+                "SELECT survey_id, survey_version, count(*) FROM responses GROUP BY ALL"
+            ).fetchall()
+        )
+    }
+    return [
+        SurveySummary(
+            id=survey.id,
+            version=survey.version,
+            items=len(survey.items),
+            core_items=list(survey.core_items),
+            languages=list(survey.languages),
+            responses=counts.get((survey.id, survey.version), 0),
+        )
+        for survey in runtime.surveys
+    ]
+
+
+def _demo_load(runtime: Runtime, params: demo.DemoParams) -> demo.DemoResult:
+    try:
+        result = demo.load_demo(runtime, params)
+    except demo.DemoError as exc:
+        raise OperationError(str(exc)) from None
+    runtime.refresh_offices()
+    return result
+
+
+OPERATIONS: Final[dict[str, Operation]] = {
+    op.name: op
+    for op in (
+        Operation("office.add", Office, Office, _office_add),
+        Operation("office.import", OfficeImport, Count, _office_import),
+        Operation("office.list", NoParams, list[Office], _office_list),
+        Operation("survey.list", NoParams, list[SurveySummary], _survey_list),
+        Operation("demo.load", demo.DemoParams, demo.DemoResult, _demo_load),
+    )
+}

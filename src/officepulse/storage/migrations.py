@@ -1,0 +1,84 @@
+"""Named, ordered schema migrations, recorded in ``schema_migrations``.
+
+A migration is never edited once released: a change to the schema is a new entry at the end.
+No table has a column for an IP address, user agent, cookie or exact time — by design.
+"""
+
+from __future__ import annotations
+
+from typing import Final, NamedTuple
+
+
+class Migration(NamedTuple):
+    name: str
+    sql: str
+
+
+MIGRATIONS: Final[tuple[Migration, ...]] = (
+    Migration(
+        "0001_offices",
+        """
+        CREATE TABLE offices (
+            id VARCHAR PRIMARY KEY,
+            name VARCHAR NOT NULL,
+            kind VARCHAR NOT NULL CHECK (kind IN ('pilot', 'conventional')),
+            type_label VARCHAR,
+            city VARCHAR,
+            district VARCHAR,
+            opened_on DATE,
+            default_lang VARCHAR NOT NULL DEFAULT 'de',
+            synthetic BOOLEAN NOT NULL DEFAULT false
+        );
+        """,
+    ),
+    Migration(
+        "0002_responses",
+        """
+        CREATE TABLE responses (
+            id UUID PRIMARY KEY,
+            office_id VARCHAR NOT NULL,
+            survey_id VARCHAR NOT NULL,
+            survey_version INTEGER NOT NULL,
+            channel VARCHAR NOT NULL CHECK (channel IN ('qr', 'kiosk', 'web')),
+            placement VARCHAR,
+            kiosk_id VARCHAR,
+            lang VARCHAR NOT NULL,
+            -- local wall-clock time truncated to the configured granularity (hour or day)
+            received_at TIMESTAMP NOT NULL,
+            answers MAP(VARCHAR, UTINYINT) NOT NULL,
+            comment VARCHAR,
+            flags VARCHAR[] NOT NULL DEFAULT [],
+            -- digest of the submitted content: tells an identical retry from a conflicting one
+            content_digest VARCHAR NOT NULL,
+            synthetic BOOLEAN NOT NULL DEFAULT false
+        );
+        """,
+    ),
+    Migration(
+        "0003_events",
+        """
+        CREATE SEQUENCE events_id_seq;
+        CREATE TABLE events (
+            id BIGINT PRIMARY KEY DEFAULT nextval('events_id_seq'),
+            office_id VARCHAR NOT NULL,
+            happened_on DATE NOT NULL,
+            kind VARCHAR NOT NULL
+                CHECK (kind IN ('redesign', 'move', 'staff_training', 'opening_hours', 'other')),
+            note VARCHAR,
+            synthetic BOOLEAN NOT NULL DEFAULT false
+        );
+        """,
+    ),
+    Migration(
+        "0004_survey_versions",
+        """
+        CREATE TABLE survey_versions (
+            survey_id VARCHAR NOT NULL,
+            version INTEGER NOT NULL,
+            -- the definition as first seen, kept so that a published version stays immutable
+            definition JSON NOT NULL,
+            PRIMARY KEY (survey_id, version)
+        );
+        """,
+    ),
+)

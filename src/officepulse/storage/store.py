@@ -1,0 +1,304 @@
+"""The store: one DuckDB file, one writer thread, read cursors for everyone else.
+
+The whole storage interface is small on purpose, so that a PostgreSQL store for
+multi-instance deployments can implement the same three calls:
+
+- ``write(fn)``: run ``fn(cursor)`` as one transaction on the writer thread;
+- ``write_grouped(batch, item)``: queue ``item`` to be committed together with other items of
+  the same ``batch`` in one transaction (group commit);
+- ``read(fn)``: run ``fn(cursor)`` on a fresh read cursor in the calling thread.
+
+Every write goes through the single writer thread. A write's future resolves only after its
+transaction has committed, and DuckDB's default ``fsync_mode`` syncs the WAL on every commit,
+so a resolved future means the data is durable.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import queue
+import threading
+from collections.abc import Callable, Sequence
+from concurrent.futures import Future
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Final, Generic, TypeVar
+
+import duckdb
+
+from officepulse.storage.migrations import MIGRATIONS
+
+log = logging.getLogger(__name__)
+
+T = TypeVar("T")
+ItemT = TypeVar("ItemT")
+OutcomeT = TypeVar("OutcomeT")
+
+Cursor = duckdb.DuckDBPyConnection
+
+# Extensions must never be fetched from the network at run time: the deployment may have none,
+# and a silent download would make behaviour depend on it.
+_CONNECT_CONFIG: Final[dict[str, str | bool | int | float | list[str]]] = {
+    "autoinstall_known_extensions": False,
+    "autoload_known_extensions": False,
+}
+
+MAX_GROUP: Final = 1000
+
+
+class StoreLockedError(RuntimeError):
+    """Another process holds the database file."""
+
+
+class StoreClosedError(RuntimeError):
+    """A write was submitted after the store was closed."""
+
+
+@dataclass(frozen=True)
+class Batch(Generic[ItemT, OutcomeT]):
+    """A kind of write that is committed in groups.
+
+    ``commit(cursor, items)`` runs inside an open transaction and returns one outcome per item.
+    If it raises, the group is retried item by item so that one bad item fails alone.
+    """
+
+    name: str
+    commit: Callable[[Cursor, Sequence[ItemT]], list[OutcomeT]]
+
+
+@dataclass
+class _Job:
+    future: Future[Any]
+    fn: Callable[[Cursor], Any] | None = None
+    batch: Batch[Any, Any] | None = None
+    item: Any = None
+
+
+@dataclass
+class WriterStats:
+    transactions: int = 0
+    grouped_items: int = 0
+    largest_group: int = 0
+    failures: int = 0
+
+
+_STOP: Final = object()
+
+
+def open_connection(path: Path) -> duckdb.DuckDBPyConnection:
+    """Open the DuckDB file read-write, translating a lock conflict into StoreLockedError."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        return duckdb.connect(str(path), config=_CONNECT_CONFIG)
+    except duckdb.IOException as exc:
+        if "lock" in str(exc).lower():
+            raise StoreLockedError(
+                f"{path}: the database is held by another process ({_lock_holder(str(exc))})"
+            ) from None
+        raise
+
+
+def _lock_holder(message: str) -> str:
+    marker = "(PID "
+    if marker in message:
+        return "PID " + message.split(marker, 1)[1].split(")", 1)[0]
+    return "unknown process"
+
+
+def apply_migrations(conn: duckdb.DuckDBPyConnection) -> list[str]:
+    """Apply the migrations not yet recorded, each in its own transaction; return their names."""
+    conn.execute(
+        "CREATE TABLE IF NOT EXISTS schema_migrations ("
+        " name VARCHAR PRIMARY KEY, applied_at TIMESTAMP NOT NULL DEFAULT now()::TIMESTAMP)"
+    )
+    done = {row[0] for row in conn.execute("SELECT name FROM schema_migrations").fetchall()}
+    applied: list[str] = []
+    for migration in MIGRATIONS:
+        if migration.name in done:
+            continue
+        conn.execute("BEGIN TRANSACTION")
+        try:
+            conn.execute(migration.sql)
+            conn.execute("INSERT INTO schema_migrations (name) VALUES (?)", [migration.name])
+            conn.execute("COMMIT")
+        except Exception:
+            conn.execute("ROLLBACK")
+            raise
+        applied.append(migration.name)
+        log.info("applied migration %s", migration.name)
+    return applied
+
+
+class Store:
+    """The DuckDB store of one data directory. Use :meth:`open` and :meth:`close`."""
+
+    def __init__(self, conn: duckdb.DuckDBPyConnection, path: Path) -> None:
+        self.path = path
+        self._conn = conn
+        self._queue: queue.SimpleQueue[_Job | object] = queue.SimpleQueue()
+        self._closed = False
+        self.stats = WriterStats()
+        self._thread = threading.Thread(target=self._run, name="officepulse-writer", daemon=True)
+        self._thread.start()
+
+    @classmethod
+    def open(cls, path: Path) -> Store:
+        """Open (creating if needed) the database at ``path`` and apply pending migrations."""
+        conn = open_connection(path)
+        try:
+            apply_migrations(conn)
+        except Exception:
+            conn.close()
+            raise
+        return cls(conn, path)
+
+    # -- writes ------------------------------------------------------------------------------
+
+    def write(self, fn: Callable[[Cursor], T]) -> Future[T]:
+        """Run ``fn(cursor)`` in one transaction on the writer thread."""
+        future: Future[T] = Future()
+        self._put(_Job(future=future, fn=fn))
+        return future
+
+    def write_grouped(self, batch: Batch[ItemT, OutcomeT], item: ItemT) -> Future[OutcomeT]:
+        """Queue ``item``; it commits with whatever else of ``batch`` is waiting."""
+        future: Future[OutcomeT] = Future()
+        self._put(_Job(future=future, batch=batch, item=item))
+        return future
+
+    def _put(self, job: _Job) -> None:
+        if self._closed:
+            raise StoreClosedError("the store is closed")
+        self._queue.put(job)
+
+    # -- reads -------------------------------------------------------------------------------
+
+    def read(self, fn: Callable[[Cursor], T]) -> T:
+        """Run ``fn`` on a fresh cursor; DuckDB wants one cursor per thread."""
+        cursor = self._conn.cursor()
+        try:
+            return fn(cursor)
+        finally:
+            cursor.close()
+
+    # -- lifecycle ---------------------------------------------------------------------------
+
+    def close(self) -> None:
+        """Finish every queued write, then close the database."""
+        if self._closed:
+            return
+        self._closed = True
+        self._queue.put(_STOP)
+        self._thread.join()
+        try:
+            self._conn.execute("CHECKPOINT")
+        except duckdb.Error:  # a checkpoint is an optimisation; the WAL is already durable
+            log.warning("checkpoint on close failed", exc_info=True)
+        self._conn.close()
+
+    def __enter__(self) -> Store:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # -- the writer thread -------------------------------------------------------------------
+
+    def _run(self) -> None:
+        cursor = self._conn.cursor()
+        stopping = False
+        while not stopping:
+            first = self._queue.get()
+            if first is _STOP:
+                break
+            jobs: list[_Job] = [first]  # type: ignore[list-item]
+            # Whatever queued up while the last transaction committed goes into the next one:
+            # this is what makes concurrent submissions share a commit.
+            while len(jobs) < MAX_GROUP:
+                try:
+                    nxt = self._queue.get_nowait()
+                except queue.Empty:
+                    break
+                if nxt is _STOP:
+                    stopping = True
+                    break
+                jobs.append(nxt)  # type: ignore[arg-type]
+            self._process(cursor, jobs)
+        cursor.close()
+
+    def _process(self, cursor: Cursor, jobs: list[_Job]) -> None:
+        groups: dict[str, list[_Job]] = {}
+        for job in jobs:
+            if job.batch is not None:
+                groups.setdefault(job.batch.name, []).append(job)
+        done_groups: set[str] = set()
+        for job in jobs:
+            if job.fn is not None:
+                self._run_fn(cursor, job)
+            elif job.batch is not None and job.batch.name not in done_groups:
+                done_groups.add(job.batch.name)
+                self._run_group(cursor, groups[job.batch.name])
+
+    def _run_fn(self, cursor: Cursor, job: _Job) -> None:
+        assert job.fn is not None
+        if not job.future.set_running_or_notify_cancel():
+            return
+        try:
+            cursor.execute("BEGIN TRANSACTION")
+            result = job.fn(cursor)
+            cursor.execute("COMMIT")
+        except BaseException as exc:
+            _rollback(cursor)
+            self.stats.failures += 1
+            job.future.set_exception(exc)
+            return
+        self.stats.transactions += 1
+        job.future.set_result(result)
+
+    def _run_group(self, cursor: Cursor, jobs: list[_Job]) -> None:
+        live = [job for job in jobs if job.future.set_running_or_notify_cancel()]
+        if not live:
+            return
+        batch = live[0].batch
+        assert batch is not None
+        try:
+            outcomes = self._commit_group(cursor, batch, [job.item for job in live])
+        except Exception as exc:
+            if len(live) == 1:
+                self.stats.failures += 1
+                live[0].future.set_exception(exc)
+                return
+            log.warning("group commit of %d %s failed; retrying one by one", len(live), batch.name)
+            for job in live:
+                try:
+                    (outcome,) = self._commit_group(cursor, batch, [job.item])
+                except Exception as exc:
+                    self.stats.failures += 1
+                    job.future.set_exception(exc)
+                else:
+                    job.future.set_result(outcome)
+            return
+        for job, outcome in zip(live, outcomes, strict=True):
+            job.future.set_result(outcome)
+
+    def _commit_group(self, cursor: Cursor, batch: Batch[Any, Any], items: list[Any]) -> list[Any]:
+        try:
+            cursor.execute("BEGIN TRANSACTION")
+            outcomes = batch.commit(cursor, items)
+            if len(outcomes) != len(items):
+                raise RuntimeError(f"{batch.name}: {len(outcomes)} outcomes for {len(items)} items")
+            cursor.execute("COMMIT")
+        except BaseException:
+            _rollback(cursor)
+            raise
+        self.stats.transactions += 1
+        self.stats.grouped_items += len(items)
+        self.stats.largest_group = max(self.stats.largest_group, len(items))
+        return outcomes
+
+
+def _rollback(cursor: Cursor) -> None:
+    # If BEGIN itself failed, no transaction is open and there is nothing to undo.
+    with contextlib.suppress(duckdb.Error):
+        cursor.execute("ROLLBACK")

@@ -1,0 +1,157 @@
+"""The real server process: durability under SIGKILL, anonymity on disk and in logs, the demo."""
+
+from __future__ import annotations
+
+import os
+import signal
+import threading
+import time
+import uuid
+from pathlib import Path
+
+import duckdb
+import httpx
+
+from .conftest import valid_response
+from .serverproc import run_cli, server_process
+
+OFFICES_CSV = """\
+id,name,kind,type,city,district,opened_on
+mh-u25,U-25 Haus Mülheim,pilot,U-25 Haus,Mülheim an der Ruhr,Innenstadt,2019-09-01
+mh-main,Jobcenter Mülheim,conventional,Hauptstelle,Mülheim an der Ruhr,Stadtmitte,
+"""
+
+
+def prepared_data_dir(tmp_path: Path) -> Path:
+    tmp_path.mkdir(parents=True, exist_ok=True)
+    data = tmp_path / "data"
+    csv_file = tmp_path / "offices.csv"
+    csv_file.write_text(OFFICES_CSV, encoding="utf-8")
+    assert run_cli(["init", "--data-dir", str(data)]).returncode == 0
+    assert run_cli(["office", "import", str(csv_file), "--data-dir", str(data)]).returncode == 0
+    return data
+
+
+def query(data: Path, sql: str) -> list[tuple[object, ...]]:
+    with duckdb.connect(str(data / "officepulse.duckdb"), read_only=True) as conn:
+        return conn.execute(sql).fetchall()
+
+
+def test_sigkill_under_load_loses_no_acknowledged_response(tmp_path: Path) -> None:
+    data = prepared_data_dir(tmp_path)
+    acknowledged: list[str] = []
+    lock = threading.Lock()
+    stop = threading.Event()
+
+    def client(base: str) -> None:
+        with httpx.Client(timeout=5) as http:
+            while not stop.is_set():
+                body = valid_response(id=str(uuid.uuid4()))
+                try:
+                    answer = http.post(f"{base}/api/v1/responses", json=body)
+                except httpx.HTTPError:
+                    return  # the server is gone
+                if answer.status_code == 201:
+                    with lock:
+                        acknowledged.append(body["id"])
+
+    with server_process(data) as (base, process):
+        threads = [threading.Thread(target=client, args=(base,)) for _ in range(16)]
+        for thread in threads:
+            thread.start()
+        deadline = time.monotonic() + 20
+        while len(acknowledged) < 1000 and time.monotonic() < deadline:
+            time.sleep(0.05)
+        os.kill(process.pid, signal.SIGKILL)
+        process.wait()
+        stop.set()
+        for thread in threads:
+            thread.join()
+    assert len(acknowledged) >= 1000
+
+    # Restart: the server must come up on the same files and know every acknowledged id.
+    with server_process(data) as (base, _process), httpx.Client(timeout=10) as http:
+        sample = acknowledged[:: max(1, len(acknowledged) // 50)]
+        for response_id in sample:
+            retry = http.post(f"{base}/api/v1/responses", json=valid_response(id=response_id))
+            assert retry.status_code == 200, (response_id, retry.text)
+    stored = {str(row[0]) for row in query(data, "SELECT id FROM responses")}
+    missing = set(acknowledged) - stored
+    assert not missing, f"{len(missing)} acknowledged responses lost"
+    total, distinct = query(data, "SELECT count(*), count(DISTINCT id) FROM responses")[0]
+    assert total == distinct
+
+
+def test_no_client_address_or_agent_reaches_disk_or_logs(tmp_path: Path) -> None:
+    data = prepared_data_dir(tmp_path)
+    log = tmp_path / "server.log"
+    agent = "AnonymityProbe/1.0 (probe-7f3a9c)"
+    forwarded = "203.0.113.77"
+    transport = httpx.HTTPTransport(local_address="127.0.0.2")
+    with (
+        server_process(data, log=log) as (base, _process),
+        httpx.Client(
+            transport=transport, headers={"User-Agent": agent, "X-Forwarded-For": forwarded}
+        ) as http,
+    ):
+        for index in range(100):
+            body = valid_response(id=str(uuid.uuid4()), comment=f"Kommentar {index}")
+            assert http.post(f"{base}/api/v1/responses", json=body).status_code == 201
+        # errors must not leak the client either
+        assert http.post(f"{base}/api/v1/responses", json={"id": "x"}).status_code == 422
+        assert http.get(f"{base}/no/such/page").status_code == 404
+    assert query(data, "SELECT count(*) FROM responses") == [(100,)]
+    needles = [b"127.0.0.2", agent.encode(), b"probe-7f3a9c", forwarded.encode()]
+    files = [path for path in data.rglob("*") if path.is_file()]
+    assert any(path.name == "officepulse.duckdb" for path in files)
+    for path in files:
+        content = path.read_bytes()
+        for needle in needles:
+            assert needle not in content, f"{needle!r} found in {path.name}"
+    output = log.read_bytes()
+    assert b"POST /api/v1/responses 201" in output  # the log exists and has request lines
+    for needle in needles:
+        assert needle not in output, f"{needle!r} found in the server's output"
+
+
+def test_demo_command_serves_synthetic_data(tmp_path: Path) -> None:
+    data = tmp_path / "demo"
+    args = ("demo", "--responses", "4000")
+    with server_process(data, args=args) as (base, _process):
+        offices = httpx.get(f"{base}/api/v1/offices").json()
+        assert len(offices) == 6
+        assert all(o["synthetic"] and "(Demo)" in o["name"] for o in offices)
+        assert sum(o["kind"] == "pilot" for o in offices) == 3
+        body = valid_response(office="demo-muelheim-u25", id=str(uuid.uuid4()))
+        assert httpx.post(f"{base}/api/v1/responses", json=body).status_code == 201
+    assert query(data, "SELECT count(*) FROM responses WHERE synthetic") == [(4000,)]
+    assert query(data, "SELECT count(*) FROM responses WHERE NOT synthetic") == [(1,)]
+    # the planted differences are there to be found
+    (pilot_minus_conventional,) = query(
+        data,
+        "SELECT avg(answers['stress_now']) FILTER (o.kind = 'pilot')"
+        " - avg(answers['stress_now']) FILTER (o.kind = 'conventional')"
+        " FROM responses r JOIN offices o ON o.id = r.office_id WHERE r.synthetic",
+    )[0]
+    assert float(pilot_minus_conventional) < -0.5  # type: ignore[arg-type]
+    (room_gain,) = query(
+        data,
+        "SELECT avg(answers['rooms']) FILTER (r.received_at >= e.happened_on)"
+        " - avg(answers['rooms']) FILTER (r.received_at < e.happened_on)"
+        " FROM responses r JOIN events e ON e.office_id = r.office_id"
+        " WHERE e.kind = 'redesign' AND r.synthetic",
+    )[0]
+    assert float(room_gain) > 0.8  # type: ignore[arg-type]
+    comments = [
+        row[0] for row in query(data, "SELECT comment FROM responses WHERE comment IS NOT NULL")
+    ]
+    assert comments
+    assert not any("0176" in str(comment) for comment in comments)
+    # a second run keeps the data; a data directory with real data is refused
+    again = run_cli(["demo", "--data-dir", str(data), "--no-serve"])
+    assert again.returncode == 0
+    assert "already loaded" in again.stdout
+    real = prepared_data_dir(tmp_path / "real")
+    refused = run_cli(["demo", "--data-dir", str(real), "--no-serve"])
+    assert refused.returncode == 1
+    assert "holds real data" in refused.stderr
