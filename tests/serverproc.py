@@ -69,7 +69,11 @@ def wait_healthy(base: str, process: subprocess.Popen[bytes], timeout: float = 3
 
 @contextmanager
 def server_process(
-    data_dir: Path, *, args: Sequence[str] = ("serve",), log: Path | None = None
+    data_dir: Path,
+    *,
+    args: Sequence[str] = ("serve",),
+    log: Path | None = None,
+    log_level: str = "info",
 ) -> Iterator[tuple[str, subprocess.Popen[bytes]]]:
     """Run ``officepulse serve`` (or ``args``) on a free port until the block ends."""
     port = free_port()
@@ -78,7 +82,7 @@ def server_process(
         [*officepulse_command(), *args, "--data-dir", str(data_dir), "--port", str(port)],
         stdout=out,
         stderr=subprocess.STDOUT,
-        env=cli_env(),
+        env=cli_env(OFFICEPULSE_LOG_LEVEL=log_level),
     )
     base = f"http://127.0.0.1:{port}"
     try:

@@ -89,7 +89,7 @@ def test_no_client_address_or_agent_reaches_disk_or_logs(tmp_path: Path) -> None
     forwarded = "203.0.113.77"
     transport = httpx.HTTPTransport(local_address="127.0.0.2")
     with (
-        server_process(data, log=log) as (base, _process),
+        server_process(data, log=log, log_level="debug") as (base, _process),
         httpx.Client(
             transport=transport, headers={"User-Agent": agent, "X-Forwarded-For": forwarded}
         ) as http,

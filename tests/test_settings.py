@@ -37,9 +37,13 @@ def test_environment_is_read_and_flags_win() -> None:
         "OFFICEPULSE_MIN_GROUP_SIZE": "10",
         "OFFICEPULSE_TIME_GRANULARITY": "day",
         "OFFICEPULSE_PUBLIC_URL": "https://feedback.example.org/",
+        "OFFICEPULSE_DATA_DIR": "/srv/feedback",
+        "OFFICEPULSE_SURVEYS_DIR": "/srv/surveys",
         "PATH": "/usr/bin",
     }
     settings = load_settings(env, {"port": 9002, "data_dir": None})
+    assert settings.data_dir == Path("/srv/feedback")
+    assert settings.surveys_dir == Path("/srv/surveys")
     assert settings.port == 9002
     assert settings.min_group_size == 10
     assert settings.time_granularity == "day"
@@ -66,6 +70,11 @@ def test_bad_values_are_refused_naming_the_variable(
 ) -> None:
     with pytest.raises(SettingsError, match=re.escape(message)):
         load_settings(env, overrides)
+
+
+def test_flag_data_dir_wins_over_the_environment() -> None:
+    settings = load_settings({"OFFICEPULSE_DATA_DIR": "/a"}, {"data_dir": Path("/b")})
+    assert settings.data_dir == Path("/b")
 
 
 def test_secret_key_is_generated_once_with_mode_0600(tmp_path: Path) -> None:

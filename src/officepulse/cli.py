@@ -8,7 +8,6 @@ loopback admin API when one does — never ending in a database lock error.
 from __future__ import annotations
 
 import datetime as dt
-import logging
 import os
 import sys
 from collections.abc import Callable, Sequence
@@ -20,6 +19,7 @@ import msgspec
 
 from officepulse import __version__
 from officepulse.admin import RemoteError, call_remote, running_server
+from officepulse.logs import setup_logging
 from officepulse.offices import Office, OfficeError, office_problems, parse_office_csv
 from officepulse.operations import (
     OPERATIONS,
@@ -73,18 +73,6 @@ def make_settings(**overrides: object) -> Settings:
         return load_settings(os.environ, overrides)
     except SettingsError as exc:
         fail(str(exc))
-
-
-def setup_logging(settings: Settings) -> None:
-    # No time stamps and no client fields: see the anonymity promise in the README.
-    logging.basicConfig(
-        level=settings.log_level.upper(),
-        format="%(levelname)s %(name)s: %(message)s",
-        stream=sys.stderr,
-        force=True,
-    )
-    # httpx would log every admin-API call; those lines say nothing an operator needs.
-    logging.getLogger("httpx").setLevel(logging.WARNING)
 
 
 def run_operation(settings: Settings, name: str, params: object) -> Any:
@@ -155,7 +143,7 @@ def serve_settings(settings: Settings) -> None:
 
     if running_server(settings.data_dir) is not None:
         fail(f"{settings.data_dir}: a server is already running on this data directory")
-    setup_logging(settings)
+    setup_logging(settings.log_level)
     try:
         code = run_server(ensure_secret_key(settings))
     except (StoreLockedError, SurveyError, PublishedSurveyChangedError, OSError) as exc:

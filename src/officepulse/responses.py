@@ -17,6 +17,7 @@ from collections.abc import Sequence
 from typing import Any, Final, Literal
 from zoneinfo import ZoneInfo
 
+import duckdb
 import msgspec
 from litestar import Request, Response, Router, post
 from litestar.datastructures import State
@@ -119,19 +120,42 @@ def coarsen_time(moment: dt.datetime, granularity: str, zone: ZoneInfo) -> dt.da
 # -- validation --------------------------------------------------------------------------------
 
 
+_FIELDS: Final = {f.name: f for f in msgspec.structs.fields(ResponseIn)}
+_DECODER: Final = msgspec.json.Decoder(ResponseIn)
+
+
+def decode_response(body: bytes) -> tuple[dict[str, Any], list[FieldError]]:
+    """The fields of a JSON body, or every problem with their shapes.
+
+    Well-formed bodies take msgspec's fast path; only a body that fails it is decoded again
+    field by field, to name every bad field at once. Raises ``msgspec.DecodeError`` for a body
+    that is not JSON at all.
+    """
+    try:
+        typed = _DECODER.decode(body)
+    except msgspec.ValidationError:
+        return check_shape(msgspec.json.decode(body))
+    return {name: getattr(typed, name) for name in _FIELDS}, []
+
+
 def validate_response(
     raw: object, runtime: Runtime, now: dt.datetime
 ) -> tuple[StoredResponse | None, list[FieldError]]:
     """Check every field of a decoded body; return the row to store or all the problems."""
+    values, errors = check_shape(raw)
+    return check_response(values, errors, runtime, now)
+
+
+def check_shape(raw: object) -> tuple[dict[str, Any], list[FieldError]]:
+    """Convert each field of a decoded body on its own, collecting every problem."""
     if not isinstance(raw, dict):
-        return None, [FieldError("#", "the body must be a JSON object")]
+        return {}, [FieldError("#", "the body must be a JSON object")]
     errors: list[FieldError] = []
     values: dict[str, Any] = {}
-    fields = {f.name: f for f in msgspec.structs.fields(ResponseIn)}
     for key in raw:
-        if key not in fields:
+        if key not in _FIELDS:
             errors.append(FieldError(f"#/{key}", "unknown field"))
-    for name, spec in fields.items():
+    for name, spec in _FIELDS.items():
         if name not in raw:
             if spec.required:
                 errors.append(FieldError(f"#/{name}", "required field is missing"))
@@ -146,7 +170,14 @@ def validate_response(
             values[name] = msgspec.convert(raw[name], spec.type)
         except msgspec.ValidationError as exc:
             errors.append(FieldError(f"#/{name}", _convert_message(exc, name)))
+    return values, errors
 
+
+def check_response(
+    values: dict[str, Any], errors: list[FieldError], runtime: Runtime, now: dt.datetime
+) -> tuple[StoredResponse | None, list[FieldError]]:
+    """Check field values against the offices and the survey; build the anonymised row."""
+    errors = list(errors)
     survey: Survey | None = None
     office = values.get("office")
     if office is not None and office not in runtime.office_ids:
@@ -223,6 +254,8 @@ def _convert_answers(value: object) -> tuple[dict[str, int] | None, list[FieldEr
 
 
 def _answer_errors(survey: Survey, answers: dict[str, int]) -> list[FieldError]:
+    if not answers:
+        return [FieldError("#/answers", "must not be empty")]
     errors: list[FieldError] = []
     for item_id, value in answers.items():
         item = survey.item(item_id)
@@ -264,18 +297,54 @@ SELECT unnest($id::UUID[]), unnest($office::VARCHAR[]), unnest($survey::VARCHAR[
 """
 
 
+def _insert(cur: Cursor, rows: Sequence[StoredResponse], digests: Sequence[str]) -> None:
+    cur.execute(
+        _INSERT_RESPONSES,
+        {
+            "id": [str(r.id) for r in rows],
+            "office": [r.office_id for r in rows],
+            "survey": [r.survey_id for r in rows],
+            "version": [r.survey_version for r in rows],
+            "channel": [r.channel for r in rows],
+            "placement": [r.placement for r in rows],
+            "kiosk": [r.kiosk_id for r in rows],
+            "lang": [r.lang for r in rows],
+            "received": [r.received_at for r in rows],
+            "keys": [list(r.answers) for r in rows],
+            "values": [list(r.answers.values()) for r in rows],
+            "comment": [r.comment for r in rows],
+            "flags": [list(r.flags) for r in rows],
+            "digest": list(digests),
+            "synthetic": [r.synthetic for r in rows],
+        },
+    )
+
+
 def commit_responses(cur: Cursor, rows: Sequence[StoredResponse]) -> list[Outcome]:
     """Insert the new rows of a group in one statement; tell retries and conflicts apart.
 
     Runs on the writer thread inside its transaction, so no other write can interleave between
     the lookup of existing ids and the insert.
+
+    Retries are rare, so the group is first inserted as it is and the primary key decides: a
+    lookup of existing ids would cost every commit a second statement. Only when the key
+    refuses the group is it rolled back and sorted out id by id.
     """
     digests = [row.content_digest for row in rows]
     ids = [str(row.id) for row in rows]
+    if len(set(ids)) == len(ids):
+        try:
+            _insert(cur, rows, digests)
+        except duckdb.ConstraintException:
+            # DuckDB has no savepoints: the failed statement spoiled the transaction, so start
+            # a new one for the careful path (the writer commits whatever is open on return).
+            cur.execute("ROLLBACK")
+            cur.execute("BEGIN TRANSACTION")
+        else:
+            return [Outcome.CREATED] * len(rows)
     existing = dict(
         cur.execute(
-            "SELECT id::VARCHAR, content_digest FROM responses"
-            " WHERE id IN (SELECT unnest($1::UUID[]))",
+            "SELECT id::VARCHAR, content_digest FROM responses WHERE id = ANY($1::UUID[])",
             [ids],
         ).fetchall()
     )
@@ -290,27 +359,7 @@ def commit_responses(cur: Cursor, rows: Sequence[StoredResponse]) -> list[Outcom
         else:
             outcomes.append(Outcome.DUPLICATE if known == digest else Outcome.CONFLICT)
     if fresh:
-        new = [rows[i] for i in fresh]
-        cur.execute(
-            _INSERT_RESPONSES,
-            {
-                "id": [str(r.id) for r in new],
-                "office": [r.office_id for r in new],
-                "survey": [r.survey_id for r in new],
-                "version": [r.survey_version for r in new],
-                "channel": [r.channel for r in new],
-                "placement": [r.placement for r in new],
-                "kiosk": [r.kiosk_id for r in new],
-                "lang": [r.lang for r in new],
-                "received": [r.received_at for r in new],
-                "keys": [list(r.answers) for r in new],
-                "values": [list(r.answers.values()) for r in new],
-                "comment": [r.comment for r in new],
-                "flags": [list(r.flags) for r in new],
-                "digest": [digests[i] for i in fresh],
-                "synthetic": [r.synthetic for r in new],
-            },
-        )
+        _insert(cur, [rows[i] for i in fresh], [digests[i] for i in fresh])
     return outcomes
 
 
@@ -362,11 +411,11 @@ async def post_response(request: Request[Any, Any, Any], state: State) -> Respon
         raise ProblemError(415, "Send the response as application/json.")
     body = await request.body()
     try:
-        raw = msgspec.json.decode(body)
+        values, shape_errors = decode_response(body)
     except msgspec.DecodeError as exc:
         raise ProblemError(400, f"The body is not valid JSON: {exc}") from None
     runtime: Runtime = state.runtime
-    row, errors = validate_response(raw, runtime, dt.datetime.now(dt.UTC))
+    row, errors = check_response(values, shape_errors, runtime, dt.datetime.now(dt.UTC))
     if row is None:
         raise ProblemError(
             422,

@@ -154,7 +154,8 @@ def load_settings(
             raw[name] = override
             sources[name] = "--" + name.replace("_", "-")
     try:
-        return msgspec.convert(raw, Settings, strict=False)
+        # strict=False lets "8000" from the environment become an int.
+        return msgspec.convert(raw, Settings, strict=False, dec_hook=_decode_path)
     except msgspec.ValidationError as exc:
         message = str(exc)
         for name, source in sources.items():
@@ -162,6 +163,13 @@ def load_settings(
                 message = message.replace(f" - at `$.{name}`", "").replace(f" - `$.{name}`", "")
                 raise SettingsError(f"{source}: {message}") from None
         raise SettingsError(message) from None
+
+
+def _decode_path(kind: type, value: object) -> object:
+    # msgspec has no built-in Path type: paths arrive as strings (environment) or Paths (flags).
+    if kind is Path and isinstance(value, str | Path):
+        return Path(value)
+    raise NotImplementedError(f"cannot convert {value!r} to {kind}")
 
 
 def ensure_secret_key(settings: Settings) -> Settings:

@@ -191,6 +191,15 @@ class Store:
         self._closed = True
         self._queue.put(_STOP)
         self._thread.join()
+        stats = self.stats
+        if stats.grouped_items:
+            log.info(
+                "writer: %d transactions, %d grouped items, largest group %d, %d failures",
+                stats.transactions,
+                stats.grouped_items,
+                stats.largest_group,
+                stats.failures,
+            )
         try:
             self._conn.execute("CHECKPOINT")
         except duckdb.Error:  # a checkpoint is an optimisation; the WAL is already durable
