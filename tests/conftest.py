@@ -64,6 +64,8 @@ def valid_response(**changes: Any) -> dict[str, Any]:
     return body
 
 
-def stored_rows(app: Litestar, sql: str = "SELECT * FROM responses") -> list[tuple[Any, ...]]:
+def stored_rows(
+    app: Litestar, sql: str = "SELECT * FROM responses", params: list[Any] | None = None
+) -> list[tuple[Any, ...]]:
     runtime: Runtime = app.state.runtime
-    return runtime.store.read(lambda cur: cur.execute(sql).fetchall())
+    return runtime.store.read(lambda cur: cur.execute(sql, params or []).fetchall())

@@ -9,10 +9,13 @@ import textwrap
 import uuid
 from pathlib import Path
 
+import click
 import duckdb
 import httpx
 import pytest
+from click.testing import CliRunner
 
+from officepulse import cli
 from officepulse.storage.migrations import MIGRATIONS
 
 from .conftest import valid_response
@@ -324,3 +327,35 @@ def test_admin_api_refuses_without_the_token(tmp_path: Path) -> None:
             headers={"Authorization": "Bearer nope"},
         )
         assert wrong.status_code == 403
+
+
+def _commands(group: click.Group, prefix: tuple[str, ...] = ()) -> list[tuple[str, ...]]:
+    found: list[tuple[str, ...]] = []
+    for name, command in group.commands.items():
+        found.append((*prefix, name))
+        if isinstance(command, click.Group):
+            found.extend(_commands(command, (*prefix, name)))
+    return found
+
+
+@pytest.mark.parametrize("path", _commands(cli.main), ids=" ".join)
+def test_every_command_has_help(path: tuple[str, ...]) -> None:
+    result = CliRunner().invoke(cli.main, [*path, "--help"])
+    assert result.exit_code == 0, result.output
+    command: click.Command = cli.main
+    for name in path:
+        assert isinstance(command, click.Group)
+        command = command.commands[name]
+    assert (command.help or "").strip(), f"{' '.join(path)} has no help"
+    if not isinstance(command, click.Group):
+        assert "--data-dir" in result.output, "every command takes --data-dir"
+
+
+def test_version_through_python_dash_m() -> None:
+    result = subprocess.run(
+        [sys.executable, "-m", "officepulse", "--version"],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    assert result.stdout.startswith("officepulse, version ")

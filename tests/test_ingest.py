@@ -5,15 +5,20 @@ from __future__ import annotations
 import datetime as dt
 import threading
 import uuid
+from collections.abc import Iterator
 from typing import Any
 from zoneinfo import ZoneInfo
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from litestar import Litestar
 from litestar.testing import TestClient
 
 from officepulse.app import create_app
+from officepulse.languages import LANGUAGES
 from officepulse.responses import coarsen_time
+from officepulse.scrub import scrub_comment
 
 from .conftest import make_settings, stored_rows, valid_response
 
@@ -274,3 +279,62 @@ def test_each_response_id_is_a_new_row(client: Client, app: Litestar) -> None:
     for _ in range(20):
         assert client.post(URL, json=valid_response(id=str(uuid.uuid4()))).status_code == 201
     assert count(app) == 20
+
+
+LANGS = sorted(LANGUAGES)
+OPTIONAL_ITEMS = ("heard", "next_steps", "wayfinding")
+
+
+@pytest.fixture(scope="module")
+def shared_app(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Litestar, Client]]:
+    """One app for all Hypothesis examples (a fresh app per example would dominate the run)."""
+    from officepulse.offices import Office, insert_offices
+
+    app = create_app(make_settings(tmp_path_factory.mktemp("roundtrip") / "data"))
+    with TestClient(app=app) as client:
+        runtime = app.state.runtime
+        office = Office(id="mh-u25", name="U-25", kind="pilot")
+        runtime.store.write(lambda cur: insert_offices(cur, [office])).result()
+        runtime.refresh_offices()
+        yield app, client
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    core=st.fixed_dictionaries(
+        {
+            item: st.integers(1, 5)
+            for item in ("stress_now", "respect", "rooms", "effort", "overall")
+        }
+    ),
+    extra=st.dictionaries(st.sampled_from(OPTIONAL_ITEMS), st.integers(1, 5)),
+    lang=st.sampled_from(LANGS),
+    channel=st.sampled_from(["qr", "kiosk", "web"]),
+    placement=st.none() | st.from_regex(r"[a-z][a-z0-9_-]{0,31}", fullmatch=True),
+    comment=st.none() | st.text(max_size=500),
+)
+def test_any_valid_response_round_trips(
+    shared_app: tuple[Litestar, Client],
+    core: dict[str, int],
+    extra: dict[str, int],
+    lang: str,
+    channel: str,
+    placement: str | None,
+    comment: str | None,
+) -> None:
+    app, client = shared_app
+    body = valid_response(
+        answers={**core, **extra}, lang=lang, channel=channel, placement=placement, comment=comment
+    )
+    answer = client.post(URL, json=body)
+    assert answer.status_code == 201, answer.text
+    (row,) = stored_rows(
+        app,
+        "SELECT answers, lang, channel, placement, comment FROM responses WHERE id = ?",
+        [body["id"]],
+    )
+    assert row[0] == {**core, **extra}
+    assert row[1:4] == (lang, channel, placement)
+    expected = scrub_comment(comment) if comment else None
+    assert row[4] == (expected or None)
+    assert client.post(URL, json=body).status_code == 200

@@ -155,3 +155,16 @@ def test_second_store_on_the_same_file_in_another_process_is_refused(tmp_path: P
         )
     assert result.returncode == 3, result.stderr
     assert "held by another process" in result.stdout
+
+
+def test_extensions_are_never_fetched_at_run_time(tmp_path: Path) -> None:
+    with Store.open(tmp_path / "db.duckdb") as store:
+        settings = store.read(
+            lambda cur: cur.execute(
+                "SELECT current_setting('autoinstall_known_extensions'),"
+                " current_setting('autoload_known_extensions')"
+            ).fetchall()
+        )
+        assert settings == [(False, False)]
+        with pytest.raises(duckdb.Error, match=r"(?i)install"):
+            store.read(lambda cur: cur.execute("LOAD sqlite_scanner").fetchall())
