@@ -128,3 +128,20 @@ def test_wheel_ships_the_content_and_works_from_any_folder(tmp_path: Path) -> No
     folder, count = result.stdout.split()
     assert folder.startswith(str(target))
     assert int(count) >= 1
+
+
+def test_serve_refuses_a_bad_survey_file_in_one_line(tmp_path: Path) -> None:
+    from .serverproc import cli_env, run_cli
+
+    surveys = tmp_path / "surveys"
+    surveys.mkdir()
+    (surveys / "broken.toml").write_text('id = "broken"\nversion = 0\n', encoding="utf-8")
+    result = run_cli(
+        ["serve", "--data-dir", str(tmp_path / "data"), "--port", "0"],
+        env=cli_env(OFFICEPULSE_SURVEYS_DIR=str(surveys)),
+    )
+    assert result.returncode == 1
+    errors = [line for line in result.stderr.splitlines() if line.startswith("officepulse: error")]
+    assert len(errors) == 1
+    assert "broken.toml" in errors[0]
+    assert "Traceback" not in result.stderr

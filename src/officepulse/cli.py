@@ -144,8 +144,12 @@ def serve_settings(settings: Settings) -> None:
     if running_server(settings.data_dir) is not None:
         fail(f"{settings.data_dir}: a server is already running on this data directory")
     setup_logging(settings.log_level)
+    settings = ensure_secret_key(settings)
+    # Open the data directory once before the server starts, so that a bad survey file, a
+    # changed published survey or a held lock is one clear line, not a lifespan traceback.
+    open_runtime(settings).close()
     try:
-        code = run_server(ensure_secret_key(settings))
+        code = run_server(settings)
     except (StoreLockedError, SurveyError, PublishedSurveyChangedError, OSError) as exc:
         fail(str(exc))
     if code:
