@@ -12,7 +12,7 @@ from litestar import Litestar
 from litestar.testing import TestClient
 
 from officepulse.app import create_app
-from officepulse.offices import Office, insert_offices
+from officepulse.offices import Office, insert_offices, insert_placement
 from officepulse.runtime import Runtime
 from officepulse.settings import Settings
 
@@ -42,7 +42,12 @@ def app(settings: Settings) -> Litestar:
 def client(app: Litestar) -> Iterator[TestClient[Litestar]]:
     with TestClient(app=app) as test_client:
         runtime: Runtime = app.state.runtime
-        runtime.store.write(lambda cur: insert_offices(cur, OFFICES)).result()
+
+        def setup(cur: Any) -> None:
+            insert_offices(cur, OFFICES)
+            insert_placement(cur, "mh-u25", "waiting")
+
+        runtime.store.write(setup).result()
         runtime.refresh_offices()
         yield test_client
 

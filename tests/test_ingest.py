@@ -334,7 +334,8 @@ def test_any_valid_response_round_trips(
         [body["id"]],
     )
     assert row[0] == {**core, **extra}
-    assert row[1:4] == (lang, channel, placement)
+    # the office has no registered placements here: any given one is stored as 'unknown'
+    assert row[1:4] == (lang, channel, None if placement is None else "unknown")
     expected = scrub_comment(comment) if comment else None
     assert row[4] == (expected or None)
     assert client.post(URL, json=body).status_code == 200

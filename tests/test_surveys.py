@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import pickle
+import re
 from pathlib import Path
+from typing import Any
 
 import msgspec
 import pytest
@@ -18,14 +20,20 @@ from officepulse.surveys import (
     KINDS,
     MAX_TEXT_LENGTH,
     POLARITIES,
+    REVIEW_STATUSES,
     SCALE_MAX,
     SCALE_MIN,
+    SCALE_POINTS,
     Item,
+    Localized,
+    LocalizedLabels,
     Survey,
     SurveyError,
     SurveyRegistry,
     check_survey_file,
+    coverage,
     default_surveys_dir,
+    format_coverage,
     load_survey_file,
     load_surveys,
     published_changes,
@@ -65,6 +73,12 @@ DE_LABELS = '["gar nicht", "kaum", "etwas", "ziemlich", "sehr"]'
 EN_LABELS = '["not at all", "slightly", "somewhat", "quite", "very"]'
 CALM_TEXT = 'text = { de = "Wie angespannt sind Sie?", en = "How tense are you?" }'
 NOTE_ITEM = VALID[VALID.index('[[items]]\nid = "note"') :]
+INTRO_LINE = 'intro = { de = "Anonym'
+
+
+def with_review(table: str) -> str:
+    """``VALID`` with a ``review`` table written as the inline TOML ``table``."""
+    return variant((INTRO_LINE, f"review = {table}\n{INTRO_LINE}"))
 
 
 def variant(*replacements: tuple[str, str]) -> str:
@@ -118,10 +132,10 @@ def test_shipped_atmosphere_survey() -> None:
     assert comment.labels == {}
     assert comment.scale == ()
 
-    assert {"de", "en"} <= set(survey.languages)
+    assert survey.languages == tuple(LANGUAGES)
     for item in survey.rating_items:
         assert item.scale == (SCALE_MIN, 2, 3, 4, SCALE_MAX)
-        assert set(item.labels) == {"de", "en"}
+        assert set(item.labels) == set(LANGUAGES)
         assert all(len(labels) == 5 for labels in item.labels.values())
     respect = survey.item("respect")
     assert respect is not None
@@ -155,6 +169,309 @@ def test_valid_fixture_is_valid(tmp_path: Path) -> None:
     survey = load_survey_file(path)
     assert survey.languages == ("de", "en")
     assert survey.core_items == ("calm",)
+
+
+# --------------------------------------------------------------------------------------------
+# Translations of the shipped survey
+
+# Words that must not be translated (none of the shipped texts is only a proper noun today).
+PROPER_NOUNS = frozenset({"Jobcenter"})
+
+# How each intro promises anonymity; a translation must never lose that promise.
+ANONYMITY = {
+    "de": "anonym",
+    "de-x-ls": "So weiß niemand",
+    "en": "anonymous",
+    "uk": "анонімне",
+    "ru": "анонимный",
+    "ar": "مجهولة الهوية",
+    "fa": "بدون نام",
+    "ps": "بې نومه",
+    "tr": "anonim",
+    "kmr": "bênav",
+    "ro": "anonim",
+    "bg": "анонимна",
+    "pl": "anonimowa",
+}
+
+MAX_LABEL_LENGTH = 25
+"""Labels sit under smiley faces on a phone."""
+
+
+def texts_by_field(survey: Survey, tag: str) -> dict[str, str]:
+    """Every single text of ``survey`` in ``tag`` (labels one by one), keyed by where it is."""
+    texts = {"title": survey.title[tag], "intro": survey.intro[tag]}
+    for item in survey.items:
+        texts[f"{item.id}.text"] = item.text[tag]
+        if tag in item.hint:
+            texts[f"{item.id}.hint"] = item.hint[tag]
+        for value, label in enumerate(item.labels.get(tag, []), start=SCALE_MIN):
+            texts[f"{item.id}.labels[{value}]"] = label
+    return texts
+
+
+def test_anonymity_table_covers_all_languages() -> None:
+    assert list(ANONYMITY) == list(LANGUAGES)
+
+
+@pytest.mark.parametrize("tag", list(LANGUAGES))
+def test_shipped_survey_is_complete_in(tag: str) -> None:
+    survey = shipped()
+    assert tag in survey.languages
+    for item in survey.items:
+        assert item.text[tag].strip()
+        if item.is_rating:
+            assert len(item.labels[tag]) == SCALE_POINTS
+            for label in item.labels[tag]:
+                assert label.strip()
+                assert len(label) <= MAX_LABEL_LENGTH, f"{item.id} in {tag}: {label!r}"
+        if item.hint:
+            assert item.hint[tag].strip(), f"{item.id} has no hint in {tag}"
+    assert ANONYMITY[tag] in survey.intro[tag]
+    expected_status = "source" if tag == "de" else "draft"
+    assert survey.review_status(tag) == expected_status
+
+
+@pytest.mark.parametrize("tag", [tag for tag in LANGUAGES if tag != "de"])
+def test_shipped_translation_is_not_german(tag: str) -> None:
+    survey = shipped()
+    german = texts_by_field(survey, "de")
+    translated = texts_by_field(survey, tag)
+    assert translated.keys() == german.keys()
+    if tag == "de-x-ls":
+        # Easy language may share a single label with German (e.g. "sehr zufrieden"), but
+        # never a question, a hint or a whole scale.
+        german = {key: text for key, text in german.items() if "labels[" not in key}
+        for item in survey.rating_items:
+            assert item.labels[tag] != item.labels["de"], item.id
+    copied = [
+        key for key, text in german.items() if translated[key] == text and text not in PROPER_NOUNS
+    ]
+    assert copied == []
+
+
+def test_easy_language_rules() -> None:
+    survey = shipped()
+    subjunctive = re.compile(r"\b(würde|würden|könnte|könnten|sollte|möchte|möchten|hätte|wäre)\b")
+    for key, text in texts_by_field(survey, "de-x-ls").items():
+        assert not subjunctive.search(text), f"{key}: no Konjunktiv in Leichte Sprache"
+        for sentence in re.split(r"[.?!]", text):
+            # One statement per sentence keeps sentences short.
+            assert len(sentence.split()) <= 10, f"{key}: sentence too long: {sentence!r}"
+
+
+def test_shipped_coverage_is_complete() -> None:
+    survey = shipped()
+    rows = coverage(survey)
+    assert [row.lang for row in rows] == list(LANGUAGES)
+    assert all(row.complete and row.missing == [] for row in rows)
+    # title, intro, 9 item texts, 8 label sets, 1 hint
+    assert {(row.expected, row.present) for row in rows} == {(20, 20)}
+    text = format_coverage(survey)
+    for tag in LANGUAGES:
+        assert re.search(rf"^{re.escape(tag)} ", text, re.MULTILINE), tag
+    assert "draft" in text
+    assert "source" in text
+    assert "falls back" not in text
+    assert text.count("—") == 1  # only in the legend: no cell is missing
+    assert "13 languages: 13 complete, 0 incomplete; 1 source, 0 reviewed, 12 draft" in text
+    assert max(len(line) for line in text.splitlines()) <= 100
+
+
+# --------------------------------------------------------------------------------------------
+# Review status, text lookup with fallback, coverage of a partial translation
+
+# ``VALID`` plus Turkish for the title and the rating item only: the intro and the comment
+# item (text and hint) are missing in Turkish and must fall back to German.
+PARTIAL = variant(
+    (
+        'title = { de = "Kurzbefragung", en = "Short survey" }',
+        'title = { de = "Kurzbefragung", en = "Short survey", tr = "Kısa anket" }',
+    ),
+    (
+        CALM_TEXT,
+        'text = { de = "Wie angespannt sind Sie?", en = "How tense are you?",'
+        ' tr = "Ne kadar gerginsiniz?" }',
+    ),
+    (
+        f"labels.en = {EN_LABELS}",
+        f'labels.en = {EN_LABELS}\nlabels.tr = ["hiç", "az", "biraz", "oldukça", "çok"]',
+    ),
+    (INTRO_LINE, f'review = {{ tr = "reviewed" }}\n{INTRO_LINE}'),
+)
+
+
+def partial(tmp_path: Path) -> Survey:
+    return load_survey_file(write(tmp_path, PARTIAL, "partial.toml"))
+
+
+def items_of(survey: Survey) -> tuple[Item, Item]:
+    calm, note = survey.item("calm"), survey.item("note")
+    assert calm is not None
+    assert note is not None
+    return calm, note
+
+
+def test_review_status(tmp_path: Path) -> None:
+    plain = load_survey_file(write(tmp_path, VALID))
+    # No review table: the default language is the source, every other language a draft.
+    assert [plain.review_status(tag) for tag in ("de", "en", "tr")] == [
+        "source",
+        "draft",
+        "missing",
+    ]
+    survey = partial(tmp_path)
+    assert survey.review == {"tr": "reviewed"}
+    assert [survey.review_status(tag) for tag in ("de", "en", "tr", "pl", "xx")] == [
+        "source",
+        "draft",
+        "reviewed",
+        "missing",
+        "missing",
+    ]
+    assert survey.text_languages == {"de", "en", "tr"}
+    assert "tr" not in survey.languages
+    assert set(REVIEW_STATUSES) == {"source", "reviewed", "draft"}
+
+
+def test_lookup_in_the_requested_language(tmp_path: Path) -> None:
+    survey = partial(tmp_path)
+    calm, _ = items_of(survey)
+    assert survey.title_for("tr") == Localized("Kısa anket", "tr", fallback=False)
+    assert calm.text_for("tr", "de") == Localized("Ne kadar gerginsiniz?", "tr", fallback=False)
+    assert calm.labels_for("tr", "de") == LocalizedLabels(
+        ("hiç", "az", "biraz", "oldukça", "çok"), "tr", fallback=False
+    )
+    assert survey.title_for("de") == Localized("Kurzbefragung", "de", fallback=False)
+
+
+def test_lookup_falls_back_to_the_default_language(tmp_path: Path) -> None:
+    survey = partial(tmp_path)
+    calm, note = items_of(survey)
+    german_intro = "Anonym, am Ende ein Kommentar."
+    assert survey.intro_for("tr") == Localized(german_intro, "de", fallback=True)
+    assert note.text_for("tr", "de") == Localized("Was sollen wir besser machen?", "de", True)
+    assert note.hint_for("tr", "de") == Localized("Keine Namen.", "de", fallback=True)
+    assert note.hint_for("en", "de") == Localized("No names.", "en", fallback=False)
+    assert calm.hint_for("tr", "de") is None  # no hint in any language
+    assert calm.labels_for("pl", "de") == LocalizedLabels(
+        ("gar nicht", "kaum", "etwas", "ziemlich", "sehr"), "de", fallback=True
+    )
+    # An unsupported tag is just another language without texts.
+    assert survey.title_for("xx") == Localized("Kurzbefragung", "de", fallback=True)
+
+
+def test_lookup_treats_blank_and_incomplete_as_missing(tmp_path: Path) -> None:
+    survey = partial(tmp_path)
+    calm, _ = items_of(survey)
+    blank = msgspec.structs.replace(
+        calm,
+        text={**calm.text, "tr": "  "},
+        labels={**calm.labels, "tr": ["hiç", "", "biraz", "oldukça", "çok"], "en": ["a"] * 4},
+    )
+    assert blank.text_for("tr", "de") == Localized("Wie angespannt sind Sie?", "de", True)
+    assert blank.labels_for("tr", "de").lang == "de"
+    assert blank.labels_for("en", "de").fallback
+    blank_title = msgspec.structs.replace(survey, title={**survey.title, "tr": ""})
+    assert blank_title.title_for("tr") == Localized("Kurzbefragung", "de", fallback=True)
+
+
+def test_lookup_errors(tmp_path: Path) -> None:
+    survey = partial(tmp_path)
+    calm, note = items_of(survey)
+    with pytest.raises(ValueError, match="'note' is a text item and has no labels"):
+        note.labels_for("de", "de")
+    # Only an unvalidated survey can lack the default language; then nothing is invented.
+    with pytest.raises(LookupError, match="item 'calm': text: no text in 'pl' nor in"):
+        calm.text_for("pl", "ro")
+    with pytest.raises(LookupError, match="labels"):
+        calm.labels_for("pl", "ro")
+    broken = msgspec.structs.replace(survey, title={"de": " "}, intro={})
+    with pytest.raises(LookupError, match="title"):
+        broken.title_for("de")
+    with pytest.raises(LookupError, match="intro"):
+        broken.intro_for("en")
+
+
+@settings(max_examples=100, deadline=None)
+@given(
+    texts=st.dictionaries(st.sampled_from(sorted(LANGUAGES)), st.text(max_size=4)),
+    lang=st.sampled_from([*sorted(LANGUAGES), "xx"]),
+    default_lang=st.sampled_from(sorted(LANGUAGES)),
+    default_text=st.text(min_size=1, max_size=4).filter(str.strip),
+)
+def test_lookup_never_returns_blank(
+    texts: dict[str, str], lang: str, default_lang: str, default_text: str
+) -> None:
+    texts = {**texts, default_lang: default_text}
+    item = Item(id="q", dimension="comment", kind="text", text=texts, hint=texts)
+    for found in (item.text_for(lang, default_lang), item.hint_for(lang, default_lang)):
+        assert found is not None
+        assert found.text.strip()
+        expected = lang if lang == default_lang or texts.get(lang, "").strip() else default_lang
+        assert found.lang == expected
+        assert found.text == texts[expected]
+        assert found.fallback == (expected != lang)
+
+
+def test_coverage_of_a_partial_translation(tmp_path: Path) -> None:
+    survey = partial(tmp_path)
+    rows = {row.lang: row for row in coverage(survey, ["de", "en", "tr", "pl"])}
+    assert list(rows) == ["de", "en", "tr", "pl"]
+    assert rows["tr"].native_name == "Türkçe"
+    assert [(row.status, row.expected, row.present) for row in rows.values()] == [
+        ("source", 6, 6),
+        ("draft", 6, 6),
+        ("reviewed", 6, 3),
+        ("missing", 6, 0),
+    ]
+    assert rows["tr"].missing == ["intro", "note.text", "note.hint"]
+    assert not rows["tr"].complete
+    assert rows["en"].complete
+    assert rows["pl"].missing == [
+        "title",
+        "intro",
+        "calm.text",
+        "calm.labels",
+        "note.text",
+        "note.hint",
+    ]
+    assert len(coverage(survey)) == len(LANGUAGES)
+    with pytest.raises(ValueError, match="unknown language 'xx'"):
+        coverage(survey, ["de", "xx"])
+
+
+def test_format_coverage_of_a_partial_translation(tmp_path: Path) -> None:
+    text = format_coverage(partial(tmp_path), ["de", "en", "tr", "pl"])
+    assert text == (
+        "Translations of mini v1 (default language: de)\n"
+        "\n"
+        "lang  language  status    texts  missing\n"
+        "de    Deutsch   source      6/6        0\n"
+        "en    English   draft       6/6        0\n"
+        "tr    Türkçe    reviewed    3/6        3  falls back to de\n"
+        "pl    Polski    missing     0/6        6  falls back to de\n"
+        "\n"
+        "4 languages: 2 complete, 2 incomplete; 1 source, 1 reviewed, 1 draft,"
+        " 1 without any text\n"
+        "\n"
+        "Items x languages (ok = source or reviewed, draft = not yet reviewed,"
+        " — = missing, shown in de)\n"
+        "\n"
+        "item    de    en    tr    pl\n"
+        "------- ----- ----- ----- -----\n"
+        "(title) ok    draft ok    —\n"
+        "(intro) ok    draft —     —\n"
+        "calm    ok    draft ok    —\n"
+        "note    ok    draft —     —\n"
+        "------- ----- ----- ----- -----\n"
+        "missing 0     0     2     4\n"
+        "draft   0     4     0     0"
+    )
+    # The pure function and the full table agree on what falls back.
+    full = format_coverage(partial(tmp_path))
+    assert full.count("falls back to de") == len(LANGUAGES) - 2
+    assert max(len(line) for line in full.splitlines()) <= 100
 
 
 # --------------------------------------------------------------------------------------------
@@ -415,6 +732,44 @@ BAD_FILES = [
         ["item 'calm'", "field 'labels'", "mentions staff ('sachbearbeiter')"],
         id="staff-item-label",
     ),
+    pytest.param(
+        with_review('{ de = "source", en = "checked" }'),
+        [
+            "field 'review'",
+            "for 'en': expected one of 'source', 'reviewed', 'draft', got 'checked'",
+        ],
+        id="review-bad-value",
+    ),
+    pytest.param(
+        with_review('{ de = "source", en = "source" }'),
+        ["field 'review'", "only one language can be 'source'", "got 2: de, en"],
+        id="review-two-sources",
+    ),
+    pytest.param(
+        with_review('{ en = "source" }'),
+        ["field 'review'", "'source' must be the default language 'de', got 'en'"],
+        id="review-source-not-default",
+    ),
+    pytest.param(
+        with_review('{ de = "source", tr = "draft" }'),
+        ["field 'review'", "status for 'tr' but the survey has no texts in 'tr'"],
+        id="review-language-without-texts",
+    ),
+    pytest.param(
+        with_review('{ xx = "draft" }'),
+        ["field 'review'", "unknown language 'xx'"],
+        id="review-unknown-language",
+    ),
+    pytest.param(
+        with_review("{ en = 1 }"),
+        ["field 'review'", "expected str, got int"],
+        id="review-wrong-type",
+    ),
+    pytest.param(
+        with_review('"draft"'),
+        ["field 'review'", "expected object, got str"],
+        id="review-not-a-table",
+    ),
 ]
 
 
@@ -574,24 +929,69 @@ def test_published_changed_german_text() -> None:
     assert "Ich wurde höflich behandelt." in problems[0]
 
 
-def test_published_added_language_is_compatible() -> None:
-    published = shipped()
+def without_language(survey: Survey, tag: str, *, only_item: str | None = None) -> Survey:
+    """``survey`` as it was before ``tag`` was translated (or only ``only_item`` in ``tag``)."""
+
+    def drop(table: dict[str, Any]) -> dict[str, Any]:
+        return {key: value for key, value in table.items() if key != tag}
+
     items = tuple(
         msgspec.structs.replace(
-            item,
-            text={**item.text, "tr": f"{item.id} (tr)"},
-            labels={**item.labels, "tr": ["1", "2", "3", "4", "5"]} if item.is_rating else {},
+            item, text=drop(item.text), labels=drop(item.labels), hint=drop(item.hint)
         )
-        for item in published.items
+        if only_item in (None, item.id)
+        else item
+        for item in survey.items
     )
-    current = msgspec.structs.replace(
-        published,
-        title={**published.title, "tr": "Ziyaretiniz nasıldı?"},
-        intro={**published.intro, "tr": "Anonim."},
+    if only_item is not None:
+        return msgspec.structs.replace(survey, items=items)
+    return msgspec.structs.replace(
+        survey,
+        title=drop(survey.title),
+        intro=drop(survey.intro),
+        review=drop(survey.review),
         items=items,
     )
-    assert "tr" in current.languages
+
+
+@pytest.mark.parametrize("tag", ["tr", "de-x-ls", "ar"])
+def test_published_added_language_is_compatible(tag: str) -> None:
+    current = shipped()
+    published = without_language(current, tag)
+    assert tag not in published.text_languages
+    assert tag in current.languages
     assert published_changes(published, current) == []
+
+
+def test_published_completed_translation_is_compatible() -> None:
+    # A language that was incomplete when published may be completed later.
+    current = shipped()
+    assert published_changes(without_language(current, "pl", only_item="heard"), current) == []
+
+
+def test_published_changed_translation_is_not_compatible() -> None:
+    published = shipped()
+    heard = published.item("heard")
+    assert heard is not None
+    current = replace_item(published, "heard", text={**heard.text, "tr": "Beni dinlediler."})
+    current = msgspec.structs.replace(current, review={**current.review, "tr": "reviewed"})
+    problems = published_changes(published, current)
+    assert len(problems) == 1
+    assert "item 'heard': field 'text' in 'tr' changed" in problems[0]
+
+
+def test_published_review_changes_are_compatible() -> None:
+    published = shipped()
+    reviewed = msgspec.structs.replace(
+        published, review={**published.review, "tr": "reviewed", "uk": "reviewed"}
+    )
+    assert reviewed.review_status("tr") == "reviewed"
+    assert published_changes(published, reviewed) == []
+    assert published_changes(reviewed, published) == []
+    # A snapshot stored before the review table existed has none at all.
+    no_table = msgspec.structs.replace(published, review={})
+    assert published_changes(no_table, reviewed) == []
+    assert published_changes(reviewed, no_table) == []
 
 
 def test_published_removed_and_added_items() -> None:
@@ -683,6 +1083,7 @@ _surveys = st.builds(
     title=_localized,
     intro=_localized,
     items=st.lists(_items, max_size=4).map(tuple),
+    review=st.dictionaries(_tags, st.sampled_from(REVIEW_STATUSES), max_size=3),
 )
 
 

@@ -16,7 +16,8 @@ from litestar.openapi import OpenAPIConfig
 from litestar.openapi.plugins import JsonRenderPlugin
 from litestar.types import ASGIApp, Message, Receive, Scope, Send
 
-from officepulse import __version__, admin, offices, responses
+from officepulse import __version__, admin, offices, pages, responses
+from officepulse.limiter import RepeatLimiter
 from officepulse.problems import EXCEPTION_HANDLERS
 from officepulse.runtime import Runtime
 from officepulse.settings import Settings
@@ -89,14 +90,27 @@ def create_app(settings: Settings) -> Litestar:
         # of officepulse may make a third-party request.
         render_plugins=[JsonRenderPlugin()],
     )
-    handlers: list[Any] = [healthz, responses.router, offices.router, admin.router]
+    handlers: list[Any] = [
+        healthz,
+        responses.router,
+        offices.router,
+        admin.router,
+        pages.router,
+        pages.static_router,
+    ]
     return Litestar(
         route_handlers=handlers,
         lifespan=[lifespan],
         exception_handlers=EXCEPTION_HANDLERS,
         middleware=[access_log_middleware],
         openapi_config=openapi,
-        state=State({"settings": settings}),
+        state=State(
+            {
+                "settings": settings,
+                "pages": pages.PageRenderer(settings.accessibility_contact),
+                "limiter": RepeatLimiter(zone=settings.zone),
+            }
+        ),
         request_max_body_size=1024 * 1024,
         debug=False,
         # Logging is configured by the command that runs the app: Litestar's default format

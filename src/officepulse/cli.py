@@ -20,15 +20,24 @@ import msgspec
 from officepulse import __version__
 from officepulse.admin import RemoteError, call_remote, running_server
 from officepulse.logs import setup_logging
-from officepulse.offices import Office, OfficeError, office_problems, parse_office_csv
+from officepulse.offices import (
+    Office,
+    OfficeError,
+    office_problems,
+    parse_office_csv,
+    placement_problem,
+)
 from officepulse.operations import (
     OPERATIONS,
     Count,
     NoParams,
     OfficeImport,
     OperationError,
+    Placement,
+    PlacementFilter,
     SurveySummary,
 )
+from officepulse.qr import qr_command
 from officepulse.runtime import PublishedSurveyChangedError, Runtime, surveys_dir
 from officepulse.settings import (
     Settings,
@@ -227,6 +236,9 @@ def demo(
     serve_settings(settings)
 
 
+main.add_command(qr_command, "qr")
+
+
 # -- offices -----------------------------------------------------------------------------------
 
 
@@ -331,6 +343,47 @@ def office_list(data_dir: Path | None, as_json: bool) -> None:
             for o in offices
         ],
     )
+
+
+@office.group("placement")
+def office_placement() -> None:
+    """Register where in an office feedback is collected (entrance, waiting, ...)."""
+
+
+@office_placement.command("add")
+@click.argument("office_id", metavar="OFFICE")
+@click.argument("placement", metavar="PLACEMENT")
+@data_dir_option
+@json_option
+def placement_add(office_id: str, placement: str, data_dir: Path | None, as_json: bool) -> None:
+    """Register PLACEMENT (a short lowercase name such as 'waiting') for OFFICE."""
+    settings = make_settings(data_dir=data_dir)
+    problem = placement_problem(placement)
+    if problem:
+        fail(problem)
+    added: Placement = run_operation(
+        settings, "placement.add", Placement(office=office_id, placement=placement)
+    )
+    if as_json:
+        print_json(added)
+    else:
+        click.echo(f"registered placement {added.placement} for {added.office}")
+
+
+@office_placement.command("list")
+@click.argument("office_id", metavar="[OFFICE]", required=False)
+@data_dir_option
+@json_option
+def placement_list(office_id: str | None, data_dir: Path | None, as_json: bool) -> None:
+    """List the registered placements (of one office, or of all)."""
+    settings = make_settings(data_dir=data_dir)
+    placements: list[Placement] = run_operation(
+        settings, "placement.list", PlacementFilter(office=office_id)
+    )
+    if as_json:
+        print_json(placements)
+        return
+    print_table(["office", "placement"], [[p.office, p.placement] for p in placements])
 
 
 # -- surveys -----------------------------------------------------------------------------------

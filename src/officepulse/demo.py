@@ -24,7 +24,7 @@ from zoneinfo import ZoneInfo
 
 import msgspec
 
-from officepulse.offices import Office, insert_offices
+from officepulse.offices import Office, insert_offices, insert_placement
 from officepulse.responses import Channel, StoredResponse, coarsen_time, commit_responses
 from officepulse.runtime import Runtime
 from officepulse.scrub import scrub_comment
@@ -237,6 +237,9 @@ def load_demo(
 
     def add_offices(cur: Cursor) -> None:
         insert_offices(cur, DEMO_OFFICES)
+        for office in DEMO_OFFICES:
+            for placement in _PLACEMENTS:
+                insert_placement(cur, office.id, placement)
         cur.execute(
             "INSERT INTO events (office_id, happened_on, kind, note, synthetic)"
             " VALUES (?, ?, 'redesign', ?, true)",

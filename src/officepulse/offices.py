@@ -19,6 +19,9 @@ from officepulse.storage import Cursor
 
 OfficeKind = Literal["pilot", "conventional"]
 OFFICE_ID_RE: Final = re.compile(r"^[a-z0-9](?:[a-z0-9-]{0,62}[a-z0-9])?$")
+PLACEMENT_RE: Final = re.compile(r"^[a-z][a-z0-9_-]{0,31}$")
+# What a response from an unregistered placement is stored as: never the free string from a URL.
+UNKNOWN_PLACEMENT: Final = "unknown"
 CSV_HEADER: Final = ("id", "name", "kind", "type", "city", "district", "opened_on")
 
 
@@ -140,6 +143,43 @@ def insert_offices(
             ],
         )
     return len(offices)
+
+
+def office_placements(cur: Cursor) -> dict[str, frozenset[str]]:
+    """The registered placements of every office that has any."""
+    result: dict[str, set[str]] = {}
+    for office_id, placement in cur.execute(
+        "SELECT office_id, placement FROM office_placements ORDER BY 1, 2"
+    ).fetchall():
+        result.setdefault(office_id, set()).add(placement)
+    return {office_id: frozenset(places) for office_id, places in result.items()}
+
+
+def placement_problem(placement: str) -> str | None:
+    """Why ``placement`` is not a valid placement name, or None."""
+    if not PLACEMENT_RE.match(placement):
+        return (
+            f"placement: {placement!r} is not a short lowercase name"
+            " (a-z, 0-9, '_' and '-', at most 32 characters, e.g. 'waiting')"
+        )
+    if placement == UNKNOWN_PLACEMENT:
+        return f"placement: {UNKNOWN_PLACEMENT!r} is reserved for unregistered placements"
+    return None
+
+
+def insert_placement(cur: Cursor, office_id: str, placement: str) -> None:
+    """Register a placement inside the caller's transaction."""
+    if cur.execute("SELECT 1 FROM offices WHERE id = ?", [office_id]).fetchone() is None:
+        raise OfficeError(f"office: unknown office {office_id!r}")
+    known = cur.execute(
+        "SELECT 1 FROM office_placements WHERE office_id = ? AND placement = ?",
+        [office_id, placement],
+    ).fetchone()
+    if known is not None:
+        raise OfficeError(f"placement: {placement!r} is already registered for {office_id!r}")
+    cur.execute(
+        "INSERT INTO office_placements (office_id, placement) VALUES (?, ?)", [office_id, placement]
+    )
 
 
 # -- CSV import --------------------------------------------------------------------------------

@@ -15,7 +15,15 @@ from typing import Any, Final
 import msgspec
 
 from officepulse import demo
-from officepulse.offices import CsvOffice, Office, OfficeError, insert_offices, list_offices
+from officepulse.offices import (
+    CsvOffice,
+    Office,
+    OfficeError,
+    insert_offices,
+    insert_placement,
+    list_offices,
+    office_placements,
+)
 from officepulse.runtime import Runtime
 
 
@@ -41,6 +49,15 @@ class Count(msgspec.Struct, frozen=True):
 
 class OfficeImport(msgspec.Struct, frozen=True):
     offices: list[CsvOffice]
+
+
+class Placement(msgspec.Struct, frozen=True):
+    office: str
+    placement: str
+
+
+class PlacementFilter(msgspec.Struct, frozen=True):
+    office: str | None = None
 
 
 class SurveySummary(msgspec.Struct, frozen=True):
@@ -74,6 +91,29 @@ def _office_import(runtime: Runtime, params: OfficeImport) -> Count:
 
 def _office_list(runtime: Runtime, _: NoParams) -> list[Office]:
     return runtime.store.read(list_offices)
+
+
+def _placement_add(runtime: Runtime, params: Placement) -> Placement:
+    try:
+        runtime.store.write(
+            lambda cur: insert_placement(cur, params.office, params.placement)
+        ).result()
+    except OfficeError as exc:
+        raise OperationError(str(exc)) from None
+    runtime.refresh_offices()
+    return params
+
+
+def _placement_list(runtime: Runtime, params: PlacementFilter) -> list[Placement]:
+    if params.office is not None and params.office not in runtime.office_ids:
+        raise OperationError(f"office: unknown office {params.office!r}")
+    registered = runtime.store.read(office_placements)
+    return [
+        Placement(office=office, placement=placement)
+        for office in sorted(registered)
+        if params.office in (None, office)
+        for placement in sorted(registered[office])
+    ]
 
 
 def _survey_list(runtime: Runtime, _: NoParams) -> list[SurveySummary]:
@@ -113,6 +153,8 @@ OPERATIONS: Final[dict[str, Operation]] = {
         Operation("office.add", Office, Office, _office_add),
         Operation("office.import", OfficeImport, Count, _office_import),
         Operation("office.list", NoParams, list[Office], _office_list),
+        Operation("placement.add", Placement, Placement, _placement_add),
+        Operation("placement.list", PlacementFilter, list[Placement], _placement_list),
         Operation("survey.list", NoParams, list[SurveySummary], _survey_list),
         Operation("demo.load", demo.DemoParams, demo.DemoResult, _demo_load),
     )

@@ -11,7 +11,6 @@ import asyncio
 import datetime as dt
 import enum
 import hashlib
-import re
 import uuid
 from collections.abc import Sequence
 from typing import Any, Final, Literal
@@ -24,6 +23,7 @@ from litestar.datastructures import State
 from litestar.openapi.datastructures import ResponseSpec
 
 from officepulse.languages import LANGUAGES
+from officepulse.offices import PLACEMENT_RE
 from officepulse.problems import FieldError, Problem, ProblemError
 from officepulse.runtime import Runtime
 from officepulse.scrub import scrub_comment
@@ -31,7 +31,6 @@ from officepulse.storage import Batch, Cursor, StoreClosedError
 from officepulse.surveys import Survey
 
 MAX_BODY_BYTES: Final = 16 * 1024
-PLACEMENT_RE: Final = re.compile(r"^[a-z][a-z0-9_-]{0,31}$")
 Channel = Literal["qr", "kiosk", "web"]
 CHANNELS: Final = ("qr", "kiosk", "web")
 
@@ -224,7 +223,7 @@ def check_response(
             survey_id=survey.id,
             survey_version=survey.version,
             channel=values["channel"],
-            placement=placement,
+            placement=runtime.placement_for(values["office"], placement),
             kiosk_id=None,
             lang=values["lang"],
             received_at=coarsen_time(now, runtime.settings.time_granularity, runtime.settings.zone),

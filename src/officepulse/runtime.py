@@ -9,11 +9,12 @@ import threading
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from officepulse.offices import office_ids
+from officepulse.offices import UNKNOWN_PLACEMENT, office_ids, office_placements
 from officepulse.settings import Settings, ensure_secret_key
 from officepulse.storage import Cursor, Store
 from officepulse.surveys import (
     Survey,
+    SurveyError,
     SurveyRegistry,
     default_surveys_dir,
     load_surveys,
@@ -35,6 +36,7 @@ class Runtime:
     store: Store
     surveys: SurveyRegistry
     _office_ids: frozenset[str] = frozenset()
+    _placements: dict[str, frozenset[str]] = field(default_factory=dict)
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
     @classmethod
@@ -42,6 +44,11 @@ class Runtime:
         """Prepare the data directory (secret key, migrations) and open everything."""
         settings = ensure_secret_key(settings)
         surveys = load_surveys(surveys_dir(settings))
+        if surveys.latest(settings.default_survey) is None:
+            raise SurveyError(
+                surveys_dir(settings),
+                f"no survey with id {settings.default_survey!r} (OFFICEPULSE_DEFAULT_SURVEY)",
+            )
         store = Store.open(settings.database_path)
         try:
             store.write(lambda cur: register_survey_versions(cur, surveys)).result()
@@ -61,9 +68,24 @@ class Runtime:
         return self._office_ids
 
     def refresh_offices(self) -> None:
+        """Reload the cached office ids and placements (after a change to either)."""
         ids = self.store.read(office_ids)
+        placements = self.store.read(office_placements)
         with self._lock:
             self._office_ids = ids
+            self._placements = placements
+
+    def placement_for(self, office_id: str, placement: str | None) -> str | None:
+        """The placement to store: a registered one, ``unknown``, or None when none was given.
+
+        A placement that is not registered for the office is stored as ``unknown`` and never
+        as the string that arrived, which could be anything a URL can carry.
+        """
+        if placement is None:
+            return None
+        if placement in self._placements.get(office_id, frozenset()):
+            return placement
+        return UNKNOWN_PLACEMENT
 
 
 def surveys_dir(settings: Settings) -> Path:

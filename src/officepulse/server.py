@@ -48,7 +48,10 @@ def uvicorn_config(settings: Settings, **extra: Any) -> uvicorn.Config:
         access_log=False,
         log_config=None,
         log_level=settings.log_level,
-        proxy_headers=False,
+        # Client addresses are used only by the in-memory repeat limiter; behind a reverse
+        # proxy they come from X-Forwarded-For of the trusted proxies alone.
+        proxy_headers=bool(settings.trusted_proxies),
+        forwarded_allow_ips=settings.trusted_proxies,
         server_header=False,
         lifespan="on",
         **extra,

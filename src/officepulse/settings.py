@@ -66,6 +66,21 @@ class Settings(msgspec.Struct, forbid_unknown_fields=True, frozen=True, kw_only=
         Path | None,
         _doc("Folder of survey definitions (*.toml); defaults to the shipped surveys."),
     ] = None
+    default_survey: Annotated[
+        str,
+        _doc("Id of the survey the phone page and the kiosk show (its latest version)."),
+    ] = "atmosphere"
+    accessibility_contact: Annotated[
+        str | None,
+        _doc("E-mail address for reports of accessibility barriers, shown on the statement page."),
+    ] = None
+    trusted_proxies: Annotated[
+        str | None,
+        _doc(
+            "Comma-separated addresses of reverse proxies whose X-Forwarded-For is believed "
+            "(used only for the in-memory repeat limiter; never stored)."
+        ),
+    ] = None
     log_level: Annotated[LogLevel, _doc("Lowest level of log lines written to standard error.")] = (
         "info"
     )
@@ -145,7 +160,13 @@ def load_settings(
         name = key[len(ENV_PREFIX) :].lower()
         if name not in known:
             raise SettingsError(f"{key}: unknown setting (known: {', '.join(sorted(known))})")
-        if value == "" and name in ("public_url", "secret_key", "surveys_dir"):
+        if value == "" and name in (
+            "public_url",
+            "secret_key",
+            "surveys_dir",
+            "accessibility_contact",
+            "trusted_proxies",
+        ):
             continue
         raw[name] = value
     sources = {name: env_name(name) for name in raw}

@@ -8,7 +8,8 @@ happens in two steps:
    :class:`Survey` / :class:`Item` structs (unknown fields and wrong types are rejected; this step
    stops at the first problem);
 2. *meaning*: :func:`check_survey_file` then collects **all** semantic problems (slugs, allowed
-   dimensions, five labels per language, languages, core items, no staff-related items, ...).
+   dimensions, five labels per language, languages, core items, no staff-related items,
+   review statuses, ...).
 
 Minimal example::
 
@@ -17,6 +18,7 @@ Minimal example::
     default_lang = "de"
     title = { de = "Wie war Ihr Besuch heute?", en = "How was your visit today?" }
     intro = { de = "...", en = "..." }
+    review = { de = "source", en = "draft" }   # optional, see below
 
     [[items]]
     id = "stress_now"
@@ -38,18 +40,31 @@ Minimal example::
 Every answer is optional for the client; ``core`` only decides which items a short (about
 30 seconds) kiosk round shows.
 
+Translations
+------------
+Only the default language must be complete. Any other language may lack texts: the lookups
+(:meth:`Survey.title_for`, :meth:`Item.text_for`, ...) then fall back to the default language
+and say so (:class:`Localized`), and :func:`coverage` / :func:`format_coverage` show what is
+missing. The optional ``review`` table records who checked which translation
+(:data:`REVIEW_STATUSES`): ``"source"`` is the language the survey was written in (only the
+default language may be it), ``"reviewed"`` means a native speaker checked the texts,
+``"draft"`` means nobody has yet. A language with texts but no ``review`` entry counts as
+``"draft"``, except the default language, which counts as ``"source"``.
+
 A published ``(id, version)`` is immutable once responses exist: :func:`published_changes`
-lists what would break that promise. :func:`survey_to_json` / :func:`survey_from_json` store a
-snapshot of the exact survey next to the responses.
+lists what would break that promise (review statuses and new translations do not).
+:func:`survey_to_json` / :func:`survey_from_json` store a snapshot of the exact survey next to
+the responses.
 """
 
 from __future__ import annotations
 
 import re
 import tomllib
+import unicodedata
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
-from typing import Any, Final
+from typing import Any, Final, Literal, NamedTuple, TypeGuard
 
 import msgspec
 
@@ -62,16 +77,23 @@ __all__ = [
     "KINDS",
     "MAX_TEXT_LENGTH",
     "POLARITIES",
+    "REVIEW_STATUSES",
     "SCALE_MAX",
     "SCALE_MIN",
     "SCALE_POINTS",
     "STAFF_TERMS",
+    "CoverageRow",
     "Item",
+    "Localized",
+    "LocalizedLabels",
+    "ReviewStatus",
     "Survey",
     "SurveyError",
     "SurveyRegistry",
     "check_survey_file",
+    "coverage",
     "default_surveys_dir",
+    "format_coverage",
     "load_survey_file",
     "load_surveys",
     "published_changes",
@@ -103,6 +125,16 @@ SCALE_POINTS: Final = SCALE_MAX - SCALE_MIN + 1
 
 MAX_TEXT_LENGTH: Final = 2000
 """Upper bound for ``max_length`` of text items; long free text invites personal details."""
+
+ReviewStatus = Literal["source", "reviewed", "draft", "missing"]
+"""How far a language of a survey can be trusted (:meth:`Survey.review_status`).
+
+``"missing"`` is never written in a file: it means the survey has no text at all in that
+language, so clients choosing it see the default language.
+"""
+
+REVIEW_STATUSES: Final[tuple[ReviewStatus, ...]] = ("source", "reviewed", "draft")
+"""The values allowed in a survey file's ``review`` table."""
 
 ID_PATTERN: Final = re.compile(r"[a-z][a-z0-9_]{0,39}")
 """Survey and item ids: lowercase slugs, safe in URLs, column names and file names."""
@@ -178,6 +210,62 @@ class SurveyError(Exception):
 
 
 # --------------------------------------------------------------------------------------------
+# Localized texts
+
+
+class Localized(NamedTuple):
+    """A text chosen for a client's language, and whether it had to fall back."""
+
+    text: str
+    """Never blank."""
+    lang: str
+    """The language the text is actually in (e.g. to set ``lang`` and ``dir`` in HTML)."""
+    fallback: bool
+    """``True`` when the requested language lacked the text and the default language was used."""
+
+
+class LocalizedLabels(NamedTuple):
+    """The five labels of a rating item chosen for a client's language (value 1 first)."""
+
+    labels: tuple[str, ...]
+    """Exactly :data:`SCALE_POINTS` labels, none blank."""
+    lang: str
+    """The language the labels are actually in."""
+    fallback: bool
+    """``True`` when the requested language lacked them and the default language was used."""
+
+
+def _is_text(value: object) -> TypeGuard[str]:
+    # A blank string is as useless to a client as a missing one.
+    return isinstance(value, str) and bool(value.strip())
+
+
+def _is_label_set(value: object) -> TypeGuard[list[str]]:
+    # A partial set would misalign labels with scale values, so it counts as missing.
+    return (
+        isinstance(value, list)
+        and len(value) == SCALE_POINTS
+        and all(_is_text(label) for label in value)
+    )
+
+
+def _pick_text(texts: Mapping[str, str], lang: str, default_lang: str) -> Localized | None:
+    """``texts[lang]``, else ``texts[default_lang]``, else ``None`` (blank counts as absent)."""
+    text = texts.get(lang)
+    if _is_text(text):
+        return Localized(text, lang, fallback=False)
+    text = texts.get(default_lang)
+    if _is_text(text):
+        return Localized(text, default_lang, fallback=lang != default_lang)
+    return None
+
+
+def _no_text(what: str, lang: str, default_lang: str) -> LookupError:
+    # Only reachable for surveys that skipped validation (hand-built or decoded snapshots).
+    return LookupError(f"{what}: no text in {lang!r} nor in the default language {default_lang!r}")
+
+
+# --------------------------------------------------------------------------------------------
 # Structs
 
 
@@ -213,6 +301,39 @@ class Item(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=True
         """The allowed answer values of a rating item (``()`` for text items)."""
         return tuple(range(SCALE_MIN, SCALE_MAX + 1)) if self.is_rating else ()
 
+    def text_for(self, lang: str, default_lang: str) -> Localized:
+        """The question in ``lang``, or in ``default_lang`` if ``lang`` lacks it (or it is blank).
+
+        Pass the survey's :attr:`Survey.default_lang`; an item does not know its survey.
+        Raises :class:`LookupError` if neither language has it (impossible for a validated
+        survey, whose default language is complete).
+        """
+        found = _pick_text(self.text, lang, default_lang)
+        if found is None:
+            raise _no_text(f"item {self.id!r}: text", lang, default_lang)
+        return found
+
+    def labels_for(self, lang: str, default_lang: str) -> LocalizedLabels:
+        """The five labels in ``lang``, or in ``default_lang`` if ``lang`` lacks a full set.
+
+        A set with a blank label or the wrong number of labels counts as missing. Raises
+        :class:`ValueError` for a text item (it has no labels) and :class:`LookupError` if
+        neither language has a usable set.
+        """
+        if not self.is_rating:
+            raise ValueError(f"item {self.id!r} is a {self.kind} item and has no labels")
+        labels = self.labels.get(lang)
+        if _is_label_set(labels):
+            return LocalizedLabels(tuple(labels), lang, fallback=False)
+        labels = self.labels.get(default_lang)
+        if _is_label_set(labels):
+            return LocalizedLabels(tuple(labels), default_lang, fallback=lang != default_lang)
+        raise _no_text(f"item {self.id!r}: labels", lang, default_lang)
+
+    def hint_for(self, lang: str, default_lang: str) -> Localized | None:
+        """The hint in ``lang``, else in ``default_lang``; ``None`` if the item has no hint."""
+        return _pick_text(self.hint, lang, default_lang)
+
 
 class Survey(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=True):
     """A questionnaire in one immutable version."""
@@ -225,6 +346,67 @@ class Survey(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=Tr
     intro: dict[str, str]
     """Shown before the questions: says the survey is anonymous, announces the comment."""
     items: tuple[Item, ...]
+    review: dict[str, str] = {}
+    """Review status by language tag, one of :data:`REVIEW_STATUSES`.
+
+    Optional; read it through :meth:`review_status`, which fills in the statuses that are not
+    written down. Not part of what a published version promises (see
+    :func:`published_changes`).
+    """
+
+    def title_for(self, lang: str) -> Localized:
+        """The title in ``lang``, or in :attr:`default_lang` if ``lang`` lacks it.
+
+        Raises :class:`LookupError` only for an unvalidated survey without a default title.
+        """
+        found = _pick_text(self.title, lang, self.default_lang)
+        if found is None:
+            raise _no_text("title", lang, self.default_lang)
+        return found
+
+    def intro_for(self, lang: str) -> Localized:
+        """The intro in ``lang``, or in :attr:`default_lang` if ``lang`` lacks it.
+
+        Raises :class:`LookupError` only for an unvalidated survey without a default intro.
+        """
+        found = _pick_text(self.intro, lang, self.default_lang)
+        if found is None:
+            raise _no_text("intro", lang, self.default_lang)
+        return found
+
+    def review_status(self, lang: str) -> ReviewStatus:
+        """How far the texts in ``lang`` can be trusted.
+
+        * ``"missing"``: the survey has no (non-blank) text at all in ``lang``;
+        * otherwise the entry of the ``review`` table;
+        * without an entry: ``"source"`` for :attr:`default_lang` (the texts everything else
+          falls back to are by definition the original), ``"draft"`` for any other language,
+          so an unchecked translation is never mistaken for a checked one.
+        """
+        if lang not in self.text_languages:
+            return "missing"
+        # Matching against the allowed values (rather than returning the entry) keeps an
+        # unvalidated value, e.g. from an old snapshot, from leaking out as a status.
+        for status in REVIEW_STATUSES:
+            if self.review.get(lang) == status:
+                return status
+        return "source" if lang == self.default_lang else "draft"
+
+    @property
+    def text_languages(self) -> frozenset[str]:
+        """Every language tag with at least one non-blank text (title, intro, item, label, hint).
+
+        Unlike :attr:`languages` this includes incomplete translations.
+        """
+        tags: set[str] = set()
+        tables: list[Mapping[str, object]] = [self.title, self.intro]
+        for item in self.items:
+            tables.extend((item.text, item.labels, item.hint))
+        for table in tables:
+            for tag, value in table.items():
+                if _is_text(value) or (isinstance(value, list) and any(map(_is_text, value))):
+                    tags.add(tag)
+        return frozenset(tags)
 
     def item(self, item_id: str) -> Item | None:
         """The item with id ``item_id``, or ``None``."""
@@ -422,6 +604,7 @@ def _semantic_problems(survey: Survey) -> Iterator[_Problem]:
         yield None, "default_lang", _unknown_language(lang)
     yield from _check_texts(None, "title", survey.title, lang, required=True)
     yield from _check_texts(None, "intro", survey.intro, lang, required=True)
+    yield from _review_problems(survey)
 
     if not survey.items:
         yield None, "items", "a survey needs at least one item"
@@ -445,6 +628,35 @@ def _semantic_problems(survey: Survey) -> Iterator[_Problem]:
             None,
             "items",
             f"at most one text item is allowed, got {len(text_items)}: {', '.join(text_items)}",
+        )
+
+
+def _review_problems(survey: Survey) -> Iterator[_Problem]:
+    """Problems of the ``review`` table: values, the one source language, texts to review."""
+    with_texts = survey.text_languages
+    for tag in _ordered(survey.review):
+        status = survey.review[tag]
+        if tag not in LANGUAGES:
+            yield None, "review", _unknown_language(tag)
+        elif status not in REVIEW_STATUSES:
+            yield None, "review", f"for {tag!r}: {_one_of(REVIEW_STATUSES, status)}"
+        elif tag not in with_texts:
+            # Most likely a typo in the tag, or a translation that was never added.
+            yield None, "review", f"status for {tag!r} but the survey has no texts in {tag!r}"
+    sources = [tag for tag in _ordered(survey.review) if survey.review[tag] == "source"]
+    if len(sources) > 1:
+        yield (
+            None,
+            "review",
+            f"only one language can be 'source' (the default language {survey.default_lang!r}),"
+            f" got {len(sources)}: {', '.join(sources)}",
+        )
+    elif sources and sources[0] != survey.default_lang:
+        # Every other language falls back to the default one, so it must be the original.
+        yield (
+            None,
+            "review",
+            f"'source' must be the default language {survey.default_lang!r}, got {sources[0]!r}",
         )
 
 
@@ -624,7 +836,9 @@ def published_changes(published: Survey, current: Survey) -> list[str]:
 
     Once responses exist, a version is immutable: every item keeps its meaning, and texts,
     labels, hints and scales stay as they were in every language both versions have. Adding a
-    new translation is allowed. Returns one-line problems; an empty list means compatible.
+    new translation is allowed, and so is changing the ``review`` table: a native speaker
+    approving a text does not change what clients saw. Returns one-line problems; an empty list
+    means compatible.
     Raises :class:`ValueError` if the two surveys are not the same ``(id, version)``.
     """
     if (published.id, published.version) != (current.id, current.version):
@@ -693,3 +907,206 @@ def survey_from_json(data: bytes) -> Survey:
     rules for survey files get stricter later.
     """
     return _JSON_DECODER.decode(data)
+
+
+# --------------------------------------------------------------------------------------------
+# Translation coverage
+
+_ALL_TAGS: Final[tuple[str, ...]] = tuple(LANGUAGES)
+_ROW_LABEL_WIDTH: Final = 16
+"""Widest item-id column of the matrix; keeps 13 language columns within 100 characters."""
+_MISSING_CELL: Final = "—"
+
+
+class CoverageRow(msgspec.Struct, frozen=True, kw_only=True):
+    """How complete and how checked one language of a survey is (see :func:`coverage`)."""
+
+    lang: str
+    native_name: str
+    """The language's name in its own script, from :data:`~officepulse.languages.LANGUAGES`."""
+    status: ReviewStatus
+    """:meth:`Survey.review_status` of the language."""
+    expected: int
+    """Texts a complete translation has: title, intro, every item's text, every rating item's
+    label set, and every hint the default language has."""
+    present: int
+    """How many of them exist (non-blank; a label set only with all five labels)."""
+    missing: list[str]
+    """The missing texts in survey order, as ``title``, ``intro``, ``<item>.text``,
+    ``<item>.labels`` or ``<item>.hint``; clients see the default language for them."""
+
+    @property
+    def complete(self) -> bool:
+        """Whether nothing falls back to the default language."""
+        return not self.missing
+
+
+def _text_slots(survey: Survey) -> list[tuple[str, str, Mapping[str, object]]]:
+    """``(row, key, table)`` for every text a complete translation has, in survey order.
+
+    ``row`` groups the texts for the items x languages matrix; title and intro get
+    parenthesised names, which no item id can have.
+    """
+    slots: list[tuple[str, str, Mapping[str, object]]] = [
+        ("(title)", "title", survey.title),
+        ("(intro)", "intro", survey.intro),
+    ]
+    for item in survey.items:
+        slots.append((item.id, f"{item.id}.text", item.text))
+        if item.is_rating:
+            slots.append((item.id, f"{item.id}.labels", item.labels))
+        # A hint is only expected where the original has one; hints are optional.
+        if _is_text(item.hint.get(survey.default_lang)):
+            slots.append((item.id, f"{item.id}.hint", item.hint))
+    return slots
+
+
+def _is_present(value: object) -> bool:
+    return _is_text(value) or _is_label_set(value)
+
+
+def coverage(survey: Survey, languages: Sequence[str] = _ALL_TAGS) -> list[CoverageRow]:
+    """One row per language (default: all supported ones, in registry order).
+
+    Raises :class:`ValueError` for a tag that is not a supported language.
+    """
+    slots = _text_slots(survey)
+    rows: list[CoverageRow] = []
+    for tag in languages:
+        if tag not in LANGUAGES:
+            raise ValueError(_unknown_language(tag))
+        missing = [key for _, key, table in slots if not _is_present(table.get(tag))]
+        rows.append(
+            CoverageRow(
+                lang=tag,
+                native_name=LANGUAGES[tag].native_name,
+                status=survey.review_status(tag),
+                expected=len(slots),
+                present=len(slots) - len(missing),
+                missing=missing,
+            )
+        )
+    return rows
+
+
+def format_coverage(survey: Survey, languages: Sequence[str] = _ALL_TAGS) -> str:
+    """A plain-text report of :func:`coverage`, for ``officepulse survey check``.
+
+    Two tables, both at most 100 characters wide for the 13 supported languages:
+
+    1. one row per language: tag, native name, review status, texts present/expected, missing
+       count, and "falls back to <default>" when anything is missing; then a summary line;
+    2. items x languages: one row per item (plus title and intro), one column per language,
+       each cell ``ok`` (source or reviewed), ``draft`` (not yet checked by a native speaker)
+       or ``—`` (something is missing, so clients see the default language); a footer counts
+       the ``—`` and ``draft`` cells per language.
+
+    Returns the text without a trailing newline; prints nothing.
+    """
+    rows = coverage(survey, languages)
+    default = survey.default_lang
+    lines = [f"Translations of {survey.id} v{survey.version} (default language: {default})", ""]
+
+    table = [["lang", "language", "status", "texts", "missing", ""]]
+    for row in rows:
+        table.append(
+            [
+                row.lang,
+                row.native_name,
+                row.status,
+                f"{row.present}/{row.expected}",
+                str(len(row.missing)),
+                "" if row.complete else f"falls back to {default}",
+            ]
+        )
+    lines.extend(_render(table, right={3, 4}, gap="  ", rules=()))
+    complete = sum(row.complete for row in rows)
+    by_status = {status: sum(row.status == status for row in rows) for status in REVIEW_STATUSES}
+    summary = (
+        f"{len(rows)} languages: {complete} complete, {len(rows) - complete} incomplete;"
+        f" {by_status['source']} source, {by_status['reviewed']} reviewed,"
+        f" {by_status['draft']} draft"
+    )
+    if untranslated := sum(row.status == "missing" for row in rows):
+        summary += f", {untranslated} without any text"
+    lines += ["", summary, ""]
+
+    lines.append(
+        f"Items x languages (ok = source or reviewed, draft = not yet reviewed,"
+        f" {_MISSING_CELL} = missing, shown in {default})"
+    )
+    lines.append("")
+    lines.extend(_matrix(survey, rows))
+    return "\n".join(lines)
+
+
+def _matrix(survey: Survey, rows: Sequence[CoverageRow]) -> list[str]:
+    """The items x languages table of :func:`format_coverage`."""
+    row_names: list[str] = []
+    keys_of: dict[str, list[str]] = {}
+    for name, key, _ in _text_slots(survey):
+        if name not in keys_of:
+            row_names.append(name)
+            keys_of[name] = []
+        keys_of[name].append(key)
+
+    table = [["item", *(row.lang for row in rows)]]
+    missing_counts = [0] * len(rows)
+    draft_counts = [0] * len(rows)
+    for name in row_names:
+        cells = [_clip(name, _ROW_LABEL_WIDTH)]
+        for column, row in enumerate(rows):
+            if any(key in row.missing for key in keys_of[name]):
+                cells.append(_MISSING_CELL)
+                missing_counts[column] += 1
+            elif row.status == "draft":
+                cells.append("draft")
+                draft_counts[column] += 1
+            else:
+                cells.append("ok")
+        table.append(cells)
+    table.append(["missing", *map(str, missing_counts)])
+    table.append(["draft", *map(str, draft_counts)])
+    # A single space between columns: with "de-x-ls" the widest tag, 13 languages plus the
+    # item column stay under 100 characters.
+    return _render(table, right=set(), gap=" ", rules=(1, len(table) - 2), min_width=5)
+
+
+def _render(
+    table: Sequence[Sequence[str]],
+    *,
+    right: set[int],
+    gap: str,
+    rules: Sequence[int],
+    min_width: int = 0,
+) -> list[str]:
+    """Align ``table`` in columns; a dashed rule goes before each row index in ``rules``."""
+    widths = [
+        max(min_width, *(_display_width(line[column]) for line in table))
+        for column in range(len(table[0]))
+    ]
+    rendered: list[str] = []
+    for index, line in enumerate(table):
+        if index in rules:
+            rendered.append(gap.join("-" * width for width in widths))
+        cells = []
+        for column, (cell, width) in enumerate(zip(line, widths, strict=True)):
+            padding = " " * (width - _display_width(cell))
+            cells.append(padding + cell if column in right else cell + padding)
+        rendered.append(gap.join(cells).rstrip())
+    return rendered
+
+
+def _clip(text: str, width: int) -> str:
+    return text if len(text) <= width else text[: width - 1] + "…"
+
+
+def _display_width(text: str) -> int:
+    """Terminal columns of ``text``: marks and format characters (Arabic vowel signs, the
+    zero-width non-joiner of Persian) take none, wide East Asian characters two."""
+    width = 0
+    for char in text:
+        if unicodedata.combining(char) or unicodedata.category(char) in ("Mn", "Me", "Cf"):
+            continue
+        width += 2 if unicodedata.east_asian_width(char) in ("W", "F") else 1
+    return width

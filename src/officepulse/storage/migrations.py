@@ -81,4 +81,14 @@ MIGRATIONS: Final[tuple[Migration, ...]] = (
         );
         """,
     ),
+    Migration(
+        "0005_placements",
+        """
+        CREATE TABLE office_placements (
+            office_id VARCHAR NOT NULL,
+            placement VARCHAR NOT NULL,
+            PRIMARY KEY (office_id, placement)
+        );
+        """,
+    ),
 )
