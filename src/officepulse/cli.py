@@ -19,6 +19,7 @@ import msgspec
 
 from officepulse import __version__
 from officepulse.admin import RemoteError, call_remote, running_server
+from officepulse.i18n import format_catalogue_status
 from officepulse.logs import setup_logging
 from officepulse.offices import (
     Office,
@@ -47,7 +48,7 @@ from officepulse.settings import (
     load_settings,
 )
 from officepulse.storage import StoreLockedError
-from officepulse.surveys import SurveyError, check_survey_file
+from officepulse.surveys import SurveyError, check_survey_file, format_coverage, load_survey_file
 
 F = TypeVar("F", bound=Callable[..., Any])
 DEMO_DATA_DIR = "officepulse-demo"
@@ -431,6 +432,10 @@ def survey_check(files: tuple[Path, ...], data_dir: Path | None) -> None:
         problems.extend(str(problem) for problem in found)
         if not found:
             click.echo(f"ok  {path}")
+            # Which languages are complete, which are drafts, and what falls back to German.
+            click.echo(format_coverage(load_survey_file(path)))
+            click.echo("")
+    click.echo(format_catalogue_status())
     if problems:
         for problem in problems:
             click.echo(f"officepulse: error: {problem}", err=True)

@@ -9,9 +9,10 @@ from __future__ import annotations
 
 import functools
 import io
+import re
 from collections.abc import Callable
 from pathlib import Path
-from typing import Final
+from typing import Final, NamedTuple
 
 from babel.messages.mofile import write_mo
 from babel.messages.pofile import read_po
@@ -118,3 +119,47 @@ def choose_language(query: str | None, accept_language: str | None, office_defau
         if preferred:
             return preferred[0]
     return office_default if office_default in LANGUAGES else DEFAULT_LANGUAGE
+
+
+class CatalogueStatus(NamedTuple):
+    """How far one language's interface catalogue is translated and reviewed."""
+
+    lang: str
+    status: str
+    translated: int
+    total: int
+
+
+def catalogue_status() -> list[CatalogueStatus]:
+    """Every language's catalogue against ``messages.pot`` (English needs none)."""
+    with (LOCALE_DIR / "messages.pot").open("rb") as handle:
+        wanted = {message.id for message in read_po(handle) if message.id}
+    result: list[CatalogueStatus] = []
+    for lang in LANGUAGES:
+        if lang == "en":
+            result.append(CatalogueStatus(lang, "source", len(wanted), len(wanted)))
+            continue
+        path = catalogue_path(lang)
+        if not path.exists():
+            result.append(CatalogueStatus(lang, "missing", 0, len(wanted)))
+            continue
+        with path.open("rb") as handle:
+            catalog = read_po(handle, locale="de" if lang == "de-x-ls" else lang.split("-")[0])
+        done = {m.id for m in catalog if m.id and m.string and not m.fuzzy}
+        # The status lives in the header comment: pybabel update drops unknown header fields.
+        found = re.search(r"^# review-status: *(\w+)", path.read_text("utf-8"), re.MULTILINE)
+        status = found.group(1) if found else "draft"
+        result.append(CatalogueStatus(lang, status, len(wanted & done), len(wanted)))
+    return result
+
+
+def format_catalogue_status() -> str:
+    """A table of the interface catalogues for ``officepulse survey check``."""
+    lines = [
+        "Interface strings (gettext catalogues; a missing string is shown in German)",
+        "",
+        f"{'lang':<8} {'status':<7} translated",
+    ]
+    for row in catalogue_status():
+        lines.append(f"{row.lang:<8} {row.status:<7} {row.translated:>3}/{row.total}")
+    return "\n".join(lines)
