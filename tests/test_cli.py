@@ -359,3 +359,25 @@ def test_version_through_python_dash_m() -> None:
         check=True,
     )
     assert result.stdout.startswith("officepulse, version ")
+
+
+def test_placements_are_registered_per_office(tmp_path: Path) -> None:
+    data = str(tmp_path / "data")
+    assert run_cli(["init", "--data-dir", data]).returncode == 0
+    add = ["office", "add", "mh-u25", "--name", "U-25", "--kind", "pilot", "--data-dir", data]
+    assert run_cli(add).returncode == 0
+    for placement in ("waiting", "entrance"):
+        result = run_cli(["office", "placement", "add", "mh-u25", placement, "--data-dir", data])
+        assert result.returncode == 0, result.stderr
+    listed = run_cli(["office", "placement", "list", "mh-u25", "--json", "--data-dir", data])
+    assert json.loads(listed.stdout) == [
+        {"office": "mh-u25", "placement": "entrance"},
+        {"office": "mh-u25", "placement": "waiting"},
+    ]
+    again = run_cli(["office", "placement", "add", "mh-u25", "waiting", "--data-dir", data])
+    assert "already registered" in one_error_line(again)
+    unknown = run_cli(["office", "placement", "add", "nowhere", "waiting", "--data-dir", data])
+    assert "unknown office 'nowhere'" in one_error_line(unknown)
+    for bad in ("Warte Zimmer", "unknown", "x" * 40):
+        result = run_cli(["office", "placement", "add", "mh-u25", bad, "--data-dir", data])
+        assert "placement:" in one_error_line(result)

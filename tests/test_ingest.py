@@ -339,3 +339,10 @@ def test_any_valid_response_round_trips(
     expected = scrub_comment(comment) if comment else None
     assert row[4] == (expected or None)
     assert client.post(URL, json=body).status_code == 200
+
+
+def test_api_stores_unregistered_placements_as_unknown(client: Client, app: Litestar) -> None:
+    assert client.post(URL, json=valid_response(placement="waiting")).status_code == 201
+    assert client.post(URL, json=valid_response(placement="behind-desk-3")).status_code == 201
+    rows = stored_rows(app, "SELECT placement FROM responses ORDER BY placement")
+    assert rows == [("unknown",), ("waiting",)]

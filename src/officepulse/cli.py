@@ -229,6 +229,7 @@ def demo(
         return
     base = settings.base_url
     click.echo("officepulse demo (all offices and figures are synthetic):")
+    click.echo(f"  survey:   {base}/s/demo-muelheim-u25?p=waiting")
     click.echo(f"  health:   {base}/healthz")
     click.echo(f"  offices:  {base}/api/v1/offices")
     click.echo(f"  submit:   POST {base}/api/v1/responses")

@@ -96,6 +96,12 @@ def list_offices(cur: Cursor) -> list[Office]:
     return [_row_to_office(row) for row in cur.execute(_SELECT + " ORDER BY id").fetchall()]
 
 
+def get_office(cur: Cursor, office_id: str) -> Office | None:
+    """One office, or None."""
+    row = cur.execute(_SELECT + " WHERE id = ?", [office_id]).fetchone()
+    return None if row is None else _row_to_office(row)
+
+
 def office_ids(cur: Cursor) -> frozenset[str]:
     """The ids of all offices."""
     return frozenset(row[0] for row in cur.execute("SELECT id FROM offices").fetchall())

@@ -28,7 +28,7 @@ from litestar.static_files import create_static_files_router
 from officepulse.i18n import choose_language, gettext_for
 from officepulse.languages import LANGUAGES
 from officepulse.limiter import RepeatLimiter, Verdict
-from officepulse.offices import Office, list_offices
+from officepulse.offices import Office, get_office
 from officepulse.problems import FieldError, ProblemError
 from officepulse.responses import MAX_BODY_BYTES, Outcome, store_response, validate_response
 from officepulse.runtime import Runtime
@@ -211,10 +211,7 @@ def survey_view(
 def _office(runtime: Runtime, office_id: str) -> Office | None:
     if office_id not in runtime.office_ids:
         return None
-    for office in runtime.store.read(list_offices):
-        if office.id == office_id:
-            return office
-    return None
+    return runtime.store.read(lambda cur: get_office(cur, office_id))
 
 
 def _default_survey(runtime: Runtime) -> Survey:
