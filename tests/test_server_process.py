@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import signal
 import threading
 import time
@@ -15,6 +16,7 @@ import httpx
 from .conftest import valid_response
 from .serverproc import run_cli, server_process
 
+CORE = ("stress_now", "respect", "rooms", "effort", "overall")
 OFFICES_CSV = """\
 id,name,kind,type,city,district,opened_on
 mh-u25,U-25 Haus Mülheim,pilot,U-25 Haus,Mülheim an der Ruhr,Innenstadt,2019-09-01
@@ -97,10 +99,18 @@ def test_no_client_address_or_agent_reaches_disk_or_logs(tmp_path: Path) -> None
         for index in range(100):
             body = valid_response(id=str(uuid.uuid4()), comment=f"Kommentar {index}")
             assert http.post(f"{base}/api/v1/responses", json=body).status_code == 201
+        # the phone page too, whose repeat limiter reads the address (in memory only)
+        for _ in range(5):
+            page = http.get(f"{base}/s/mh-u25?lang=de")
+            hidden = dict(re.findall(r'name="([^"]+)" value="([^"]*)"', page.text))
+            fields = {key: hidden[key] for key in ("id", "lang", "p", "survey", "version")}
+            fields.update({f"answer-{item}": "3" for item in CORE})
+            assert http.post(f"{base}/s/mh-u25", data=fields).status_code == 200
         # errors must not leak the client either
         assert http.post(f"{base}/api/v1/responses", json={"id": "x"}).status_code == 422
         assert http.get(f"{base}/no/such/page").status_code == 404
-    assert query(data, "SELECT count(*) FROM responses") == [(100,)]
+    assert query(data, "SELECT count(*) FROM responses") == [(105,)]
+    assert query(data, "SELECT count(*) FROM responses WHERE 'repeat' IN flags") == [(2,)]
     needles = [b"127.0.0.2", agent.encode(), b"probe-7f3a9c", forwarded.encode()]
     files = [path for path in data.rglob("*") if path.is_file()]
     assert any(path.name == "officepulse.duckdb" for path in files)
