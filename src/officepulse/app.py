@@ -16,7 +16,7 @@ from litestar.openapi import OpenAPIConfig
 from litestar.openapi.plugins import JsonRenderPlugin
 from litestar.types import ASGIApp, Message, Receive, Scope, Send
 
-from officepulse import __version__, admin, offices, pages, responses
+from officepulse import __version__, admin, kiosk, offices, pages, responses
 from officepulse.limiter import RepeatLimiter
 from officepulse.problems import EXCEPTION_HANDLERS
 from officepulse.runtime import Runtime
@@ -77,6 +77,14 @@ def create_app(settings: Settings) -> Litestar:
     async def lifespan(app: Litestar) -> AsyncIterator[None]:
         runtime = await anyio.to_thread.run_sync(Runtime.open, settings)
         app.state.runtime = runtime
+        app.state.kiosks = kiosk.KioskState(
+            runtime,
+            kiosk.BurstDetector(
+                gap_seconds=settings.burst_gap_seconds,
+                window_seconds=settings.burst_window_seconds,
+                window_count=settings.burst_window_count,
+            ),
+        )
         try:
             yield
         finally:
@@ -97,6 +105,8 @@ def create_app(settings: Settings) -> Litestar:
         admin.router,
         pages.router,
         pages.static_router,
+        kiosk.router,
+        kiosk.static_router,
     ]
     return Litestar(
         route_handlers=handlers,

@@ -20,6 +20,7 @@ import msgspec
 from officepulse import __version__
 from officepulse.admin import RemoteError, call_remote, running_server
 from officepulse.i18n import format_catalogue_status
+from officepulse.kiosk import KioskInfo
 from officepulse.logs import setup_logging
 from officepulse.offices import (
     Office,
@@ -31,6 +32,9 @@ from officepulse.offices import (
 from officepulse.operations import (
     OPERATIONS,
     Count,
+    KioskAdd,
+    KioskCreated,
+    KioskId,
     NoParams,
     OfficeImport,
     OperationError,
@@ -386,6 +390,88 @@ def placement_list(office_id: str | None, data_dir: Path | None, as_json: bool) 
         print_json(placements)
         return
     print_table(["office", "placement"], [[p.office, p.placement] for p in placements])
+
+
+# -- kiosks ----------------------------------------------------------------------------------
+
+
+@main.group()
+def kiosk() -> None:
+    """Pair, list and revoke kiosk tablets."""
+
+
+@kiosk.command("add")
+@click.argument("office_id", metavar="OFFICE")
+@click.option("--name", required=True, help='Where the tablet stands, e.g. "Eingang".')
+@click.option("--placement", default=None, help="A registered placement of the office.")
+@data_dir_option
+@json_option
+def kiosk_add(
+    office_id: str, name: str, placement: str | None, data_dir: Path | None, as_json: bool
+) -> None:
+    """Create a kiosk and print its one-time pairing code (valid 24 hours)."""
+    settings = make_settings(data_dir=data_dir)
+    created: KioskCreated = run_operation(
+        settings, "kiosk.add", KioskAdd(office=office_id, name=name, placement=placement)
+    )
+    if as_json:
+        print_json(created)
+        return
+    click.echo(f"kiosk {created.id} for {created.office}")
+    click.echo(f"  open {created.url} on the tablet and enter the pairing code:")
+    click.echo(
+        f"  {created.pairing_code}   (single use, valid until {created.expires:%Y-%m-%d %H:%M} UTC)"
+    )
+
+
+@kiosk.command("list")
+@data_dir_option
+@json_option
+def kiosk_list(data_dir: Path | None, as_json: bool) -> None:
+    """List kiosks with their last heartbeat and queue; silent ones are marked."""
+    settings = make_settings(data_dir=data_dir)
+    kiosks: list[KioskInfo] = run_operation(settings, "kiosk.list", NoParams())
+    if as_json:
+        print_json(kiosks)
+        return
+
+    def state(k: KioskInfo) -> str:
+        if k.revoked:
+            return "revoked"
+        if not k.paired:
+            return "not paired"
+        return "SILENT > 10 min" if k.silent else "ok"
+
+    print_table(
+        ["id", "office", "placement", "name", "state", "last heartbeat", "queue", "app"],
+        [
+            [
+                k.id,
+                k.office,
+                k.placement,
+                k.name,
+                state(k),
+                f"{k.last_heartbeat:%Y-%m-%d %H:%M}" if k.last_heartbeat else None,
+                k.queue_length,
+                k.app_version,
+            ]
+            for k in kiosks
+        ],
+    )
+
+
+@kiosk.command("revoke")
+@click.argument("kiosk_id", metavar="ID")
+@data_dir_option
+@json_option
+def kiosk_revoke(kiosk_id: str, data_dir: Path | None, as_json: bool) -> None:
+    """Revoke a kiosk: its token stops working at once."""
+    settings = make_settings(data_dir=data_dir)
+    revoked: KioskId = run_operation(settings, "kiosk.revoke", KioskId(id=kiosk_id))
+    if as_json:
+        print_json(revoked)
+    else:
+        click.echo(f"revoked kiosk {revoked.id}")
 
 
 # -- surveys -----------------------------------------------------------------------------------

@@ -8,13 +8,15 @@ loopback-only admin API, which runs the very same function. Either way the resul
 
 from __future__ import annotations
 
+import datetime as dt
+import secrets
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Final
 
 import msgspec
 
-from officepulse import demo
+from officepulse import demo, kiosk
 from officepulse.offices import (
     CsvOffice,
     Office,
@@ -60,6 +62,25 @@ class PlacementFilter(msgspec.Struct, frozen=True):
     office: str | None = None
 
 
+class KioskAdd(msgspec.Struct, frozen=True):
+    office: str
+    name: str
+    placement: str | None = None
+
+
+class KioskCreated(msgspec.Struct, frozen=True):
+    id: str
+    office: str
+    placement: str | None
+    pairing_code: str
+    url: str
+    expires: dt.datetime
+
+
+class KioskId(msgspec.Struct, frozen=True):
+    id: str
+
+
 class SurveySummary(msgspec.Struct, frozen=True):
     id: str
     version: int
@@ -74,7 +95,7 @@ def _office_add(runtime: Runtime, office: Office) -> Office:
         runtime.store.write(lambda cur: insert_offices(cur, [office])).result()
     except OfficeError as exc:
         raise OperationError(str(exc)) from None
-    runtime.refresh_offices()
+    runtime.changed()
     return office
 
 
@@ -85,7 +106,7 @@ def _office_import(runtime: Runtime, params: OfficeImport) -> Count:
         count = runtime.store.write(lambda cur: insert_offices(cur, offices, lines)).result()
     except OfficeError as exc:
         raise OperationError(str(exc)) from None
-    runtime.refresh_offices()
+    runtime.changed()
     return Count(count=count)
 
 
@@ -100,7 +121,7 @@ def _placement_add(runtime: Runtime, params: Placement) -> Placement:
         ).result()
     except OfficeError as exc:
         raise OperationError(str(exc)) from None
-    runtime.refresh_offices()
+    runtime.changed()
     return params
 
 
@@ -114,6 +135,57 @@ def _placement_list(runtime: Runtime, params: PlacementFilter) -> list[Placement
         if params.office in (None, office)
         for placement in sorted(registered[office])
     ]
+
+
+def _kiosk_add(runtime: Runtime, params: KioskAdd) -> KioskCreated:
+    if params.office not in runtime.office_ids:
+        raise OperationError(f"office: unknown office {params.office!r}")
+    if not params.name.strip():
+        raise OperationError("--name: must not be empty")
+    placement = params.placement
+    if placement is not None and runtime.placement_for(params.office, placement) != placement:
+        raise OperationError(
+            f"--placement: {placement!r} is not registered for {params.office!r}"
+            f" (officepulse office placement add {params.office} {placement})"
+        )
+    code = kiosk.new_pairing_code()
+    kiosk_id = f"{params.office}-{secrets.token_hex(3)}"
+    now = dt.datetime.now(dt.UTC)
+    secret = runtime.settings.secret_key or ""
+    runtime.store.write(
+        lambda cur: kiosk.insert_kiosk(
+            cur,
+            kiosk_id=kiosk_id,
+            office=params.office,
+            name=params.name.strip(),
+            placement=placement,
+            code_hash=kiosk.keyed_hash(secret, "pairing-code", code),
+            now=now,
+        )
+    ).result()
+    runtime.changed()
+    return KioskCreated(
+        id=kiosk_id,
+        office=params.office,
+        placement=placement,
+        pairing_code=code,
+        url=runtime.settings.base_url + "/kiosk/",
+        expires=now + kiosk.PAIRING_VALID,
+    )
+
+
+def _kiosk_list(runtime: Runtime, _: NoParams) -> list[kiosk.KioskInfo]:
+    now = dt.datetime.now(dt.UTC)
+    return runtime.store.read(lambda cur: kiosk.list_kiosks(cur, now))
+
+
+def _kiosk_revoke(runtime: Runtime, params: KioskId) -> KioskId:
+    now = dt.datetime.now(dt.UTC)
+    found = runtime.store.write(lambda cur: kiosk.revoke(cur, params.id, now)).result()
+    if not found:
+        raise OperationError(f"kiosk: unknown kiosk {params.id!r}")
+    runtime.changed()
+    return params
 
 
 def _survey_list(runtime: Runtime, _: NoParams) -> list[SurveySummary]:
@@ -143,7 +215,7 @@ def _demo_load(runtime: Runtime, params: demo.DemoParams) -> demo.DemoResult:
         result = demo.load_demo(runtime, params)
     except demo.DemoError as exc:
         raise OperationError(str(exc)) from None
-    runtime.refresh_offices()
+    runtime.changed()
     return result
 
 
@@ -155,6 +227,9 @@ OPERATIONS: Final[dict[str, Operation]] = {
         Operation("office.list", NoParams, list[Office], _office_list),
         Operation("placement.add", Placement, Placement, _placement_add),
         Operation("placement.list", PlacementFilter, list[Placement], _placement_list),
+        Operation("kiosk.add", KioskAdd, KioskCreated, _kiosk_add),
+        Operation("kiosk.list", NoParams, list[kiosk.KioskInfo], _kiosk_list),
+        Operation("kiosk.revoke", KioskId, KioskId, _kiosk_revoke),
         Operation("survey.list", NoParams, list[SurveySummary], _survey_list),
         Operation("demo.load", demo.DemoParams, demo.DemoResult, _demo_load),
     )

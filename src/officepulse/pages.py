@@ -9,6 +9,7 @@ set no cookie, load nothing from another origin, and carry a Content-Security-Po
 from __future__ import annotations
 
 import datetime as dt
+import time
 import uuid
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -26,6 +27,7 @@ from litestar.params import FromPath
 from litestar.static_files import create_static_files_router
 
 from officepulse.i18n import choose_language, gettext_for
+from officepulse.kiosk import KioskState, verify_phone_token
 from officepulse.languages import LANGUAGES
 from officepulse.limiter import RepeatLimiter, Verdict
 from officepulse.offices import Office, get_office
@@ -252,6 +254,7 @@ def _render_survey(
     errors: Mapping[str, str] | None = None,
     problems: list[dict[str, str | None]] | None = None,
     status: int = 200,
+    kiosk_token: str = "",
 ) -> Response[str]:
     survey = _default_survey(runtime)
     view = survey_view(survey, lang, answers or {}, comment, errors or {})
@@ -267,6 +270,7 @@ def _render_survey(
         response_id=response_id,
         placement=placement or "",
         errors=problems or [],
+        kiosk_token=kiosk_token,
         **view,
     )
 
@@ -285,7 +289,18 @@ def survey_page(
         return _not_found(renderer, choose_language(query_lang, accept, "de"))
     lang = choose_language(query_lang, accept, office.default_lang)
     placement = runtime.placement_for(office.id, request.query_params.get("p") or None)
-    return _render_survey(renderer, runtime, office, lang, placement, response_id=str(uuid.uuid4()))
+    # A phone that scanned a kiosk's rotating code carries it through the form unchanged;
+    # it is checked (and only ever turned into a flag) when the answers arrive.
+    kiosk_token = (request.query_params.get("k") or "")[:200]
+    return _render_survey(
+        renderer,
+        runtime,
+        office,
+        lang,
+        placement,
+        response_id=str(uuid.uuid4()),
+        kiosk_token=kiosk_token,
+    )
 
 
 def _form_answers(form: Mapping[str, str], survey: Survey) -> tuple[dict[str, int], dict[str, str]]:
@@ -410,9 +425,16 @@ async def submit_survey(
             errors=messages,
             problems=problems,
             status=422,
+            kiosk_token=form.get("k", "")[:200],
         )
     if verdict is Verdict.FLAG:
         row = msgspec.structs.replace(row, flags=(*row.flags, "repeat"))
+    kiosks: KioskState = state.kiosks
+    if form.get("k") and verify_phone_token(
+        runtime.settings.secret_key or "", form["k"], office.id, kiosks.tokens, time.time()
+    ):
+        # The strongest evidence that the client was really in the office.
+        row = msgspec.structs.replace(row, flags=(*row.flags, "verified_onsite"))
     try:
         outcome = await store_response(runtime, row)
     except ProblemError:

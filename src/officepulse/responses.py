@@ -173,9 +173,19 @@ def check_shape(raw: object) -> tuple[dict[str, Any], list[FieldError]]:
 
 
 def check_response(
-    values: dict[str, Any], errors: list[FieldError], runtime: Runtime, now: dt.datetime
+    values: dict[str, Any],
+    errors: list[FieldError],
+    runtime: Runtime,
+    now: dt.datetime,
+    *,
+    partial: bool = False,
+    kiosk_id: str | None = None,
 ) -> tuple[StoredResponse | None, list[FieldError]]:
-    """Check field values against the offices and the survey; build the anonymised row."""
+    """Check field values against the offices and the survey; build the anonymised row.
+
+    ``now`` is the moment the response counts for (coarsened before it is kept). A ``partial``
+    response (a kiosk reset mid-survey) may lack core items but not every answer.
+    """
     errors = list(errors)
     survey: Survey | None = None
     office = values.get("office")
@@ -199,7 +209,7 @@ def check_response(
         errors.append(FieldError("#/placement", "must be a short lowercase name such as 'waiting'"))
     answers: dict[str, int] | None = values.get("answers")
     if survey is not None and answers is not None:
-        errors.extend(_answer_errors(survey, answers))
+        errors.extend(_answer_errors(survey, answers, require_core=not partial))
     comment: str | None = values.get("comment")
     if comment is not None and survey is not None:
         comment_item = survey.comment_item
@@ -224,11 +234,12 @@ def check_response(
             survey_version=survey.version,
             channel=values["channel"],
             placement=runtime.placement_for(values["office"], placement),
-            kiosk_id=None,
+            kiosk_id=kiosk_id,
             lang=values["lang"],
             received_at=coarsen_time(now, runtime.settings.time_granularity, runtime.settings.zone),
             answers=answers,
             comment=scrubbed or None,
+            flags=("partial",) if partial else (),
         ),
         [],
     )
@@ -252,7 +263,9 @@ def _convert_answers(value: object) -> tuple[dict[str, int] | None, list[FieldEr
     return (None if errors else dict(value)), errors
 
 
-def _answer_errors(survey: Survey, answers: dict[str, int]) -> list[FieldError]:
+def _answer_errors(
+    survey: Survey, answers: dict[str, int], *, require_core: bool = True
+) -> list[FieldError]:
     if not answers:
         return [FieldError("#/answers", "must not be empty")]
     errors: list[FieldError] = []
@@ -265,7 +278,7 @@ def _answer_errors(survey: Survey, answers: dict[str, int]) -> list[FieldError]:
             errors.append(FieldError(pointer, "a free-text item goes into 'comment'"))
         elif not 1 <= value <= 5:
             errors.append(FieldError(pointer, f"{value} is outside the scale 1 to 5"))
-    for item_id in survey.core_items:
+    for item_id in survey.core_items if require_core else ():
         if item_id not in answers:
             errors.append(FieldError(f"#/answers/{item_id}", "core item is missing"))
     return errors

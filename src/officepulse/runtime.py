@@ -6,6 +6,7 @@ The server builds one in its lifespan; a CLI command with no server running buil
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -37,6 +38,7 @@ class Runtime:
     surveys: SurveyRegistry
     _office_ids: frozenset[str] = frozenset()
     _placements: dict[str, frozenset[str]] = field(default_factory=dict)
+    _listeners: list[Callable[[], None]] = field(default_factory=list)
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
     @classmethod
@@ -74,6 +76,16 @@ class Runtime:
         with self._lock:
             self._office_ids = ids
             self._placements = placements
+
+    def on_change(self, listener: Callable[[], None]) -> None:
+        """Call ``listener`` after every administrative change (offices, kiosks, ...)."""
+        self._listeners.append(listener)
+
+    def changed(self) -> None:
+        """Refresh every cache after an administrative change."""
+        self.refresh_offices()
+        for listener in self._listeners:
+            listener()
 
     def placement_for(self, office_id: str, placement: str | None) -> str | None:
         """The placement to store: a registered one, ``unknown``, or None when none was given.

@@ -81,6 +81,28 @@ class Settings(msgspec.Struct, forbid_unknown_fields=True, frozen=True, kw_only=
             "(used only for the in-memory repeat limiter; never stored)."
         ),
     ] = None
+    kiosk_idle_seconds: Annotated[
+        float, _doc("Kiosk: seconds without a touch before the 'Still there?' prompt.", gt=0)
+    ] = 30
+    kiosk_prompt_seconds: Annotated[
+        float,
+        _doc("Kiosk: seconds the 'Still there?' prompt stays before the reset (WCAG: 20).", gt=0),
+    ] = 20
+    kiosk_thanks_seconds: Annotated[
+        float, _doc("Kiosk: seconds the thank-you screen stays before the start screen.", gt=0)
+    ] = 5
+    burst_gap_seconds: Annotated[
+        float,
+        _doc(
+            "Kiosk: a response completed this soon after the previous one is flagged burst.", ge=0
+        ),
+    ] = 2
+    burst_window_seconds: Annotated[
+        float, _doc("Kiosk: length of the window in which too many responses are a burst.", gt=0)
+    ] = 60
+    burst_window_count: Annotated[
+        int, _doc("Kiosk: responses allowed in that window; the next ones are flagged burst.", ge=1)
+    ] = 10
     log_level: Annotated[LogLevel, _doc("Lowest level of log lines written to standard error.")] = (
         "info"
     )

@@ -91,4 +91,26 @@ MIGRATIONS: Final[tuple[Migration, ...]] = (
         );
         """,
     ),
+    Migration(
+        "0006_kiosks",
+        """
+        CREATE TABLE kiosks (
+            id VARCHAR PRIMARY KEY,
+            office_id VARCHAR NOT NULL,
+            name VARCHAR NOT NULL,
+            placement VARCHAR,
+            -- only keyed hashes of the one-time code and of the device token are kept
+            pairing_code_hash VARCHAR,
+            pairing_expires TIMESTAMPTZ,
+            token_hash VARCHAR UNIQUE,
+            created_at TIMESTAMPTZ NOT NULL,
+            paired_at TIMESTAMPTZ,
+            revoked_at TIMESTAMPTZ,
+            -- the tablet's own health, never anything about a client
+            last_heartbeat TIMESTAMPTZ,
+            queue_length INTEGER,
+            app_version VARCHAR
+        );
+        """,
+    ),
 )
