@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import sys
 import textwrap
@@ -381,3 +382,53 @@ def test_placements_are_registered_per_office(tmp_path: Path) -> None:
     for bad in ("Warte Zimmer", "unknown", "x" * 40):
         result = run_cli(["office", "placement", "add", "mh-u25", bad, "--data-dir", data])
         assert "placement:" in one_error_line(result)
+
+
+def test_kiosk_commands_with_and_without_a_server(tmp_path: Path) -> None:
+    data = tmp_path / "data"
+    d = str(data)
+    assert run_cli(["init", "--data-dir", d]).returncode == 0
+    add = ["office", "add", "mh-u25", "--name", "U-25", "--kind", "pilot", "--data-dir", d]
+    assert run_cli(add).returncode == 0
+    assert (
+        run_cli(["office", "placement", "add", "mh-u25", "entrance", "--data-dir", d]).returncode
+        == 0
+    )
+    offline = run_cli(
+        ["kiosk", "add", "mh-u25", "--name", "Eingang", "--placement", "entrance", "--json",
+         "--data-dir", d]
+    )  # fmt: skip
+    assert offline.returncode == 0, offline.stderr
+    created = json.loads(offline.stdout)
+    assert set(created) == {"id", "office", "placement", "pairing_code", "url", "expires"}
+    assert re.fullmatch(r"[A-HJ-NP-Z2-9]{4}-[A-HJ-NP-Z2-9]{4}", created["pairing_code"])
+    assert created["url"].endswith("/kiosk/")
+    text = run_cli(["kiosk", "add", "mh-u25", "--name", "Warte", "--data-dir", d])
+    assert "pairing code" in text.stdout
+    bad = run_cli(["kiosk", "add", "mh-u25", "--name", "X", "--placement", "roof", "--data-dir", d])
+    assert "not registered" in one_error_line(bad)
+    with server_process(data) as (base, _process):
+        paired = httpx.post(f"{base}/api/v1/kiosk/pair", json={"code": created["pairing_code"]})
+        assert paired.status_code == 201
+        token = paired.json()["token"]
+        beat = httpx.post(
+            f"{base}/api/v1/kiosk/heartbeat",
+            json={"app_version": "kiosk-1", "queue_length": 3},
+            headers={"Authorization": f"Bearer {token}"},
+        )
+        assert beat.status_code == 204
+        listed = json.loads(run_cli(["kiosk", "list", "--json", "--data-dir", d]).stdout)
+        mine = next(k for k in listed if k["id"] == created["id"])
+        assert (mine["paired"], mine["queue_length"], mine["app_version"]) == (True, 3, "kiosk-1")
+        table = run_cli(["kiosk", "list", "--data-dir", d]).stdout
+        assert "not paired" in table
+        assert created["id"] in table
+        assert run_cli(["kiosk", "revoke", created["id"], "--data-dir", d]).returncode == 0
+        after = httpx.post(
+            f"{base}/api/v1/kiosk/heartbeat",
+            json={"app_version": "kiosk-1", "queue_length": 3},
+            headers={"Authorization": f"Bearer {token}"},
+        )
+        assert after.status_code == 401
+        unknown = run_cli(["kiosk", "revoke", "nope", "--data-dir", d])
+        assert "unknown kiosk" in one_error_line(unknown)
