@@ -74,6 +74,7 @@ def server_process(
     args: Sequence[str] = ("serve",),
     log: Path | None = None,
     log_level: str = "info",
+    env: dict[str, str] | None = None,
 ) -> Iterator[tuple[str, subprocess.Popen[bytes]]]:
     """Run ``officepulse serve`` (or ``args``) on a free port until the block ends."""
     port = free_port()
@@ -82,7 +83,7 @@ def server_process(
         [*officepulse_command(), *args, "--data-dir", str(data_dir), "--port", str(port)],
         stdout=out,
         stderr=subprocess.STDOUT,
-        env=cli_env(OFFICEPULSE_LOG_LEVEL=log_level),
+        env=cli_env(OFFICEPULSE_LOG_LEVEL=log_level, **(env or {})),
     )
     base = f"http://127.0.0.1:{port}"
     try:
