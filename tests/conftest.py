@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import shutil
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -10,6 +12,7 @@ from typing import Any
 import pytest
 from litestar import Litestar
 from litestar.testing import TestClient
+from playwright.sync_api import Browser, Page, sync_playwright
 
 from officepulse.app import create_app
 from officepulse.offices import Office, insert_offices, insert_placement
@@ -74,3 +77,65 @@ def stored_rows(
 ) -> list[tuple[Any, ...]]:
     runtime: Runtime = app.state.runtime
     return runtime.store.read(lambda cur: cur.execute(sql, params or []).fetchall())
+
+
+# -- real Chromium (Debian's package) through Playwright ---------------------------------------
+
+CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-dev-shm-usage",
+    # without these, Chromium tries to reach Google's hosts, which this network refuses
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
+
+
+@pytest.fixture(scope="session")
+def browser() -> Iterator[Browser]:
+    """One headless Chromium for the whole run; skipped only where it is missing outside CI."""
+    if not Path(CHROMIUM).exists():
+        if os.environ.get("CI"):
+            pytest.fail("Chromium is missing but CI is set: install Debian's chromium")
+        pytest.skip("Chromium is not installed (apt-get install chromium)")
+    with sync_playwright() as driver:
+        launched = driver.chromium.launch(
+            executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS
+        )
+        yield launched
+        launched.close()
+
+
+def axe_violations(page: Page) -> list[tuple[str, str]]:
+    """axe-core's WCAG 2.1 A/AA and best-practice violations on the page (id, first node)."""
+    import axe_playwright_python
+
+    if not page.evaluate("typeof window.axe !== 'undefined'"):
+        script = Path(axe_playwright_python.__file__).with_name("axe.min.js").read_text("utf-8")
+        page.add_script_tag(content=script)
+    violations: list[dict[str, Any]] = page.evaluate(
+        "async () => (await axe.run(document, {runOnly: {type: 'tag',"
+        " values: ['wcag2a', 'wcag2aa', 'wcag21a', 'wcag21aa', 'best-practice']}})).violations"
+    )
+    return [(v["id"], v["nodes"][0]["html"][:120]) for v in violations]
+
+
+def app_with_offices(
+    settings: Settings, offices: list[Office], placements: list[tuple[str, str]]
+) -> Iterator[tuple[Litestar, TestClient[Litestar]]]:
+    """An app on ``settings`` with these offices and placements, inside its test client."""
+    app = create_app(settings)
+    with TestClient(app=app) as test_client:
+        runtime: Runtime = app.state.runtime
+
+        def setup(cur: Any) -> None:
+            insert_offices(cur, offices)
+            for office_id, placement in placements:
+                insert_placement(cur, office_id, placement)
+
+        runtime.store.write(setup).result()
+        runtime.changed()
+        yield app, test_client

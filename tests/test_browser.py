@@ -6,31 +6,22 @@ Skipped only where Chromium is missing and CI is unset; under CI=true a missing 
 from __future__ import annotations
 
 import json
-import os
-import shutil
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import pytest
+from playwright.sync_api import Browser, Page
 
 from officepulse.i18n import gettext_for
 
+from .conftest import axe_violations
 from .serverproc import run_cli, server_process
 
-CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 CORE = ("stress_now", "respect", "rooms", "effort", "overall")
 OFFICES_CSV = """\
 id,name,kind,type,city,district,opened_on
 mh-u25,U-25 Haus Mülheim,pilot,U-25 Haus,Mülheim an der Ruhr,Innenstadt,2019-09-01
 """
-
-if not Path(CHROMIUM).exists():
-    if os.environ.get("CI"):
-        pytest.fail("Chromium is missing but CI is set: install Debian's chromium", pytrace=False)
-    pytest.skip("Chromium is not installed (apt-get install chromium)", allow_module_level=True)
-
-from playwright.sync_api import Browser, Page, Playwright, sync_playwright  # noqa: E402
 
 
 @pytest.fixture(scope="module")
@@ -46,31 +37,6 @@ def live(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, Path]]
     assert run_cli(placement).returncode == 0
     with server_process(data) as (base, _process):
         yield base, data
-
-
-@pytest.fixture(scope="module")
-def playwright() -> Iterator[Playwright]:
-    with sync_playwright() as driver:
-        yield driver
-
-
-@pytest.fixture(scope="module")
-def browser(playwright: Playwright) -> Iterator[Browser]:
-    browser = playwright.chromium.launch(
-        executable_path=CHROMIUM,
-        headless=True,
-        args=[
-            "--no-sandbox",
-            "--disable-gpu",
-            "--disable-dev-shm-usage",
-            "--disable-background-networking",
-            "--disable-component-update",
-            "--disable-sync",
-            "--no-first-run",
-        ],
-    )
-    yield browser
-    browser.close()
 
 
 def responses_stored(data: Path) -> int:
@@ -218,22 +184,6 @@ def test_small_screens_and_zoom_have_no_sideways_scrolling(
     context.close()
 
 
-def _axe(page: Page) -> list[dict[str, Any]]:
-    import axe_playwright_python
-
-    script = Path(axe_playwright_python.__file__).with_name("axe.min.js").read_text("utf-8")
-    page.add_script_tag(content=script)
-    violations: list[dict[str, Any]] = page.evaluate(
-        "async () => (await axe.run(document, {runOnly: {type: 'tag',"
-        " values: ['wcag2a', 'wcag2aa', 'wcag21a', 'wcag21aa', 'best-practice']}})).violations"
-    )
-    return violations
-
-
-def _summary(violations: list[dict[str, Any]]) -> list[tuple[str, str]]:
-    return [(v["id"], v["nodes"][0]["html"][:120]) for v in violations]
-
-
 @pytest.mark.parametrize("lang", ["de", "ar", "en"])
 def test_axe_finds_no_violation(browser: Browser, live: tuple[str, Path], lang: str) -> None:
     base, _ = live
@@ -242,19 +192,19 @@ def test_axe_finds_no_violation(browser: Browser, live: tuple[str, Path], lang: 
     page = context.new_page()
 
     page.goto(f"{base}/s/mh-u25?p=waiting&lang={lang}")
-    assert _summary(_axe(page)) == [], "survey page"
+    assert axe_violations(page) == [], "survey page"
 
     page.click("button[type=submit]")  # nothing answered: the error page
     assert page.locator(".error-summary").is_visible()
-    assert _summary(_axe(page)) == [], "validation error page"
+    assert axe_violations(page) == [], "validation error page"
 
     answer_core(page, dict.fromkeys(CORE, 4))
     page.click("button[type=submit]")
-    assert _summary(_axe(page)) == [], "thank-you page"
+    assert axe_violations(page) == [], "thank-you page"
 
     page.goto(f"{base}/s/no-such-office?lang={lang}")
-    assert _summary(_axe(page)) == [], "not-found page"
+    assert axe_violations(page) == [], "not-found page"
 
     page.goto(f"{base}/accessibility?lang={lang}&office=mh-u25")
-    assert _summary(_axe(page)) == [], "accessibility statement"
+    assert axe_violations(page) == [], "accessibility statement"
     context.close()

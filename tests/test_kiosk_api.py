@@ -12,19 +12,18 @@ import pytest
 from litestar import Litestar
 from litestar.testing import TestClient
 
-from officepulse.app import create_app
 from officepulse.kiosk import (
     PHONE_WINDOW_SECONDS,
     KioskState,
     phone_token,
     verify_phone_token,
 )
-from officepulse.offices import Office, insert_offices, insert_placement
+from officepulse.offices import Office
 from officepulse.operations import OPERATIONS, KioskAdd, KioskId, NoParams
 from officepulse.runtime import Runtime
 from officepulse.settings import Settings
 
-from .conftest import SECRET, stored_rows
+from .conftest import SECRET, app_with_offices, stored_rows
 
 Client = TestClient[Litestar]
 CORE = ("stress_now", "respect", "rooms", "effort", "overall")
@@ -32,23 +31,14 @@ CORE = ("stress_now", "respect", "rooms", "effort", "overall")
 
 @pytest.fixture
 def kiosk_app(settings: Settings) -> Iterator[tuple[Litestar, Client]]:
-    app = create_app(settings)
-    with TestClient(app=app) as client:
-        runtime: Runtime = app.state.runtime
-
-        def setup(cur: Any) -> None:
-            insert_offices(
-                cur,
-                [
-                    Office(id="mh-u25", name="U-25 Haus", kind="pilot"),
-                    Office(id="mh-main", name="Hauptstelle", kind="conventional"),
-                ],
-            )
-            insert_placement(cur, "mh-u25", "entrance")
-
-        runtime.store.write(setup).result()
-        runtime.changed()
-        yield app, client
+    yield from app_with_offices(
+        settings,
+        [
+            Office(id="mh-u25", name="U-25 Haus", kind="pilot"),
+            Office(id="mh-main", name="Hauptstelle", kind="conventional"),
+        ],
+        [("mh-u25", "entrance")],
+    )
 
 
 def add_kiosk(app: Litestar, office: str = "mh-u25", placement: str | None = "entrance") -> Any:

@@ -16,11 +16,11 @@ from officepulse.app import create_app
 from officepulse.i18n import choose_language, gettext_for, parse_accept_language
 from officepulse.languages import LANGUAGES
 from officepulse.limiter import FLAG_AFTER, REFUSE_AFTER, RepeatLimiter
-from officepulse.offices import Office, insert_offices, insert_placement
+from officepulse.offices import Office
 from officepulse.runtime import Runtime
 from officepulse.settings import Settings
 
-from .conftest import make_settings, stored_rows
+from .conftest import app_with_offices, make_settings, stored_rows
 
 Client = TestClient[Litestar]
 CORE = ("stress_now", "respect", "rooms", "effort", "overall")
@@ -28,24 +28,15 @@ CORE = ("stress_now", "respect", "rooms", "effort", "overall")
 
 @pytest.fixture
 def page_app(settings: Settings) -> Iterator[tuple[Litestar, Client]]:
-    app = create_app(settings)
-    with TestClient(app=app) as client:
-        runtime: Runtime = app.state.runtime
-
-        def setup(cur: Any) -> None:
-            insert_offices(
-                cur,
-                [
-                    Office(id="mh-u25", name="U-25 Haus Mülheim", kind="pilot"),
-                    Office(id="ess-en", name="English Desk", kind="pilot", default_lang="en"),
-                    Office(id="demo-x", name="Demo Office", kind="pilot", synthetic=True),
-                ],
-            )
-            insert_placement(cur, "mh-u25", "waiting")
-
-        runtime.store.write(setup).result()
-        runtime.refresh_offices()
-        yield app, client
+    yield from app_with_offices(
+        settings,
+        [
+            Office(id="mh-u25", name="U-25 Haus Mülheim", kind="pilot"),
+            Office(id="ess-en", name="English Desk", kind="pilot", default_lang="en"),
+            Office(id="demo-x", name="Demo Office", kind="pilot", synthetic=True),
+        ],
+        [("mh-u25", "waiting")],
+    )
 
 
 def form_of(html: str) -> dict[str, str]:

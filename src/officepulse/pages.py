@@ -113,6 +113,26 @@ class PageRenderer:
             headers=SECURITY_HEADERS,
         )
 
+    def message(
+        self,
+        ctx: PageContext,
+        title: str,
+        heading: str,
+        paragraphs: list[str],
+        status: int = 200,
+    ) -> Response[str]:
+        """A short page of text: thanks, not found, try again, ..."""
+        return self.render(
+            "message.html",
+            ctx,
+            status=status,
+            page_title=title,
+            heading=heading,
+            paragraphs=paragraphs,
+            back_href=None,
+            back_text="",
+        )
+
 
 def survey_href(office_id: str, placement: str | None, lang: str | None) -> str:
     """The survey URL of an office (relative), with placement and language when given."""
@@ -226,18 +246,15 @@ def _default_survey(runtime: Runtime) -> Survey:
 def _not_found(renderer: PageRenderer, lang: str) -> Response[str]:
     ctx = PageContext(lang=lang)
     _ = ctx.gettext
-    return renderer.render(
-        "message.html",
+    return renderer.message(
         ctx,
-        status=404,
-        page_title=_("Page not found"),
+        title=_("Page not found"),
         heading=_("We could not find this survey"),
         paragraphs=[
             _("The address may be incomplete. Please scan the code on the poster again."),
             _("If it still does not work, please ask at the reception desk."),
         ],
-        back_href=None,
-        back_text="",
+        status=404,
     )
 
 
@@ -375,17 +392,14 @@ async def submit_survey(
     )
     verdict = limiter.check(key)
     if verdict is Verdict.REFUSE:
-        return renderer.render(
-            "message.html",
+        return renderer.message(
             ctx,
-            status=429,
-            page_title=_("Thank you"),
+            title=_("Thank you"),
             heading=_("Thank you, we already have your answers for today"),
             paragraphs=[
                 _("From this phone we have received many answers today. Please come back tomorrow.")
             ],
-            back_href=None,
-            back_text="",
+            status=429,
         )
 
     raw: dict[str, Any] = {
@@ -438,29 +452,23 @@ async def submit_survey(
     try:
         outcome = await store_response(runtime, row)
     except ProblemError:
-        return renderer.render(
-            "message.html",
+        return renderer.message(
             ctx,
-            status=503,
-            page_title=_("Please try again"),
+            title=_("Please try again"),
             heading=_("Your answers could not be saved"),
             paragraphs=[_("Nothing was stored. Please send the form again in a moment.")],
-            back_href=None,
-            back_text="",
+            status=503,
         )
     if outcome is Outcome.CREATED:
         limiter.record(key)
-    return renderer.render(
-        "message.html",
+    return renderer.message(
         ctx,
-        page_title=_("Thank you"),
+        title=_("Thank you"),
         heading=_("Thank you for your answers!"),
         paragraphs=[
             _("Your answers have been saved anonymously."),
             _("They help to make this office a better place for everyone."),
         ],
-        back_href=None,
-        back_text="",
     )
 
 
@@ -496,15 +504,12 @@ def page_error(request: Request[Any, Any, Any], exc: Exception) -> Response[str]
         return _not_found(renderer, lang)
     ctx = PageContext(lang=lang)
     _ = ctx.gettext
-    return renderer.render(
-        "message.html",
+    return renderer.message(
         ctx,
-        status=status if 400 <= status < 600 else 500,
-        page_title=_("Something went wrong"),
+        title=_("Something went wrong"),
         heading=_("Something went wrong"),
         paragraphs=[_("Nothing was stored. Please try again in a moment.")],
-        back_href=None,
-        back_text="",
+        status=status if 400 <= status < 600 else 500,
     )
 
 
