@@ -359,3 +359,26 @@ def test_rotating_token_acceptance_window_at_its_edges(kiosk_app: tuple[Litestar
         start, value=phone_token("another-secret-key-of-enough-length-0000", kiosk_id, window)
     )
     assert re.fullmatch(r"[a-z0-9-]+\.\d+\.[0-9a-f]{16}", token)
+
+
+def test_app_shell_is_small_self_contained_and_strict(kiosk_app: tuple[Litestar, Client]) -> None:
+    _, client = kiosk_app
+    total = 0
+    for path in ("/kiosk/", "/kiosk/kiosk.js", "/kiosk/kiosk.css", "/kiosk/sw.js"):
+        answer = client.get(path)
+        assert answer.status_code == 200, path
+        csp = answer.headers["content-security-policy"]
+        assert "unsafe-inline" not in csp
+        assert "unsafe-eval" not in csp
+        assert "set-cookie" not in answer.headers
+        text = answer.text
+        assert "http://" not in text.replace("http://www.w3.org/2000/svg", "")
+        assert "https://" not in text
+        total += len(answer.content)
+    assert total < 100 * 1024
+    assert client.get("/kiosk/sw.js").headers["content-type"].startswith(
+        ("text/javascript", "application/javascript")
+    )
+    html = client.get("/kiosk/").text
+    assert "<script>" not in html
+    assert " style=" not in html
