@@ -376,8 +376,10 @@ def test_app_shell_is_small_self_contained_and_strict(kiosk_app: tuple[Litestar,
         assert "https://" not in text
         total += len(answer.content)
     assert total < 100 * 1024
-    assert client.get("/kiosk/sw.js").headers["content-type"].startswith(
-        ("text/javascript", "application/javascript")
+    assert (
+        client.get("/kiosk/sw.js")
+        .headers["content-type"]
+        .startswith(("text/javascript", "application/javascript"))
     )
     html = client.get("/kiosk/").text
     assert "<script>" not in html
