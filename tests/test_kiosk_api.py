@@ -384,3 +384,14 @@ def test_app_shell_is_small_self_contained_and_strict(kiosk_app: tuple[Litestar,
     html = client.get("/kiosk/").text
     assert "<script>" not in html
     assert " style=" not in html
+
+
+def test_shell_and_pages_travel_compressed(kiosk_app: tuple[Litestar, Client]) -> None:
+    _, client = kiosk_app
+    for path in ("/kiosk/", "/kiosk/kiosk.js", "/kiosk/kiosk.css", "/kiosk/sw.js"):
+        answer = client.get(path, headers={"accept-encoding": "gzip"})
+        assert answer.status_code == 200
+        if len(answer.content) > 1024:
+            assert answer.headers["content-encoding"] == "gzip", path
+    page = client.get("/s/mh-u25", headers={"accept-encoding": "gzip"})
+    assert page.headers["content-encoding"] == "gzip"

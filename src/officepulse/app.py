@@ -10,6 +10,7 @@ from typing import Any
 import anyio.to_thread
 import msgspec
 from litestar import Litestar, get
+from litestar.config.compression import CompressionConfig
 from litestar.datastructures import State
 from litestar.enums import ScopeType
 from litestar.openapi import OpenAPIConfig
@@ -122,6 +123,11 @@ def create_app(settings: Settings) -> Litestar:
             }
         ),
         request_max_body_size=1024 * 1024,
+        # Clients answer on cheap phones with bad connections: pages, the kiosk shell and its
+        # configuration travel gzipped (small API answers stay below the threshold).
+        compression_config=CompressionConfig(
+            backend="gzip", minimum_size=1024, gzip_compress_level=6
+        ),
         debug=False,
         # Logging is configured by the command that runs the app: Litestar's default format
         # would stamp every line with the exact time.
