@@ -19,6 +19,7 @@ import msgspec
 
 from officepulse import __version__
 from officepulse.admin import RemoteError, call_remote, running_server
+from officepulse.exports import ExportRequest, ExportResult
 from officepulse.i18n import format_catalogue_status
 from officepulse.kiosk import KioskInfo
 from officepulse.logs import setup_logging
@@ -472,6 +473,60 @@ def kiosk_revoke(kiosk_id: str, data_dir: Path | None, as_json: bool) -> None:
         print_json(revoked)
     else:
         click.echo(f"revoked kiosk {revoked.id}")
+
+
+# -- exports ----------------------------------------------------------------------------------
+
+
+@main.command("export")
+@click.argument("kind", type=click.Choice(["aggregates", "responses"]))
+@click.option("--format", "fmt", type=click.Choice(["csv", "parquet"]), required=True)
+@click.option("--out", type=click.Path(dir_okay=False, path_type=Path), required=True)
+@click.option("--from", "date_from", type=click.DateTime(["%Y-%m-%d"]), default=None)
+@click.option("--to", "date_to", type=click.DateTime(["%Y-%m-%d"]), default=None)
+@click.option(
+    "--period",
+    type=click.Choice(["day", "week", "month", "all"]),
+    default="month",
+    show_default=True,
+    help="Aggregates: the period of a cell.",
+)
+@click.option("--with-comments", is_flag=True, help="Responses: include the scrubbed comments.")
+@click.option("--include-flagged", is_flag=True, help="Keep responses flagged repeat or burst.")
+@data_dir_option
+@json_option
+def export(
+    kind: str,
+    fmt: str,
+    out: Path,
+    date_from: dt.datetime | None,
+    date_to: dt.datetime | None,
+    period: str,
+    with_comments: bool,
+    include_flagged: bool,
+    data_dir: Path | None,
+    as_json: bool,
+) -> None:
+    """Export aggregates (minimum group size applied) or raw responses as CSV or Parquet."""
+    settings = make_settings(data_dir=data_dir)
+    request = ExportRequest(
+        kind=kind,  # type: ignore[arg-type]  # click.Choice checked it
+        format=fmt,  # type: ignore[arg-type]
+        out=str(out.resolve()),
+        date_from=date_from.date() if date_from else None,
+        date_to=date_to.date() if date_to else None,
+        period=period,  # type: ignore[arg-type]
+        with_comments=with_comments,
+        include_flagged=include_flagged,
+    )
+    result: ExportResult = run_operation(settings, "export", request)
+    if as_json:
+        print_json(result)
+        return
+    click.echo(
+        f"wrote {result.rows} rows to {result.out}"
+        + (f" ({result.suppressed} cells suppressed below k)" if kind == "aggregates" else "")
+    )
 
 
 # -- surveys -----------------------------------------------------------------------------------

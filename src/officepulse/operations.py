@@ -12,11 +12,12 @@ import datetime as dt
 import secrets
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, Final
 
 import msgspec
 
-from officepulse import demo, kiosk
+from officepulse import demo, exports, kiosk
 from officepulse.offices import (
     CsvOffice,
     Office,
@@ -188,6 +189,23 @@ def _kiosk_revoke(runtime: Runtime, params: KioskId) -> KioskId:
     return params
 
 
+def _export(runtime: Runtime, request: exports.ExportRequest) -> exports.ExportResult:
+    survey = runtime.surveys.latest(runtime.settings.default_survey)
+    assert survey is not None  # Runtime.open guarantees the default survey
+    target = Path(request.out)
+    if not target.parent.is_dir():
+        raise OperationError(f"--out: {target.parent} is not a folder")
+    try:
+        if request.kind == "aggregates":
+            k = runtime.settings.min_group_size
+            return runtime.store.read(
+                lambda cur: exports.export_aggregates(cur, request, survey, k)
+            )
+        return runtime.store.read(lambda cur: exports.export_responses(cur, request, survey))
+    except OSError as exc:
+        raise OperationError(f"--out: {exc}") from None
+
+
 def _survey_list(runtime: Runtime, _: NoParams) -> list[SurveySummary]:
     counts = {
         (row[0], row[1]): row[2]
@@ -230,6 +248,7 @@ OPERATIONS: Final[dict[str, Operation]] = {
         Operation("kiosk.add", KioskAdd, KioskCreated, _kiosk_add),
         Operation("kiosk.list", NoParams, list[kiosk.KioskInfo], _kiosk_list),
         Operation("kiosk.revoke", KioskId, KioskId, _kiosk_revoke),
+        Operation("export", exports.ExportRequest, exports.ExportResult, _export),
         Operation("survey.list", NoParams, list[SurveySummary], _survey_list),
         Operation("demo.load", demo.DemoParams, demo.DemoResult, _demo_load),
     )
