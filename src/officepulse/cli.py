@@ -41,6 +41,8 @@ from officepulse.operations import (
     OperationError,
     Placement,
     PlacementFilter,
+    ReportRequest,
+    ReportResult,
     SurveySummary,
 )
 from officepulse.qr import qr_command
@@ -475,6 +477,59 @@ def kiosk_revoke(kiosk_id: str, data_dir: Path | None, as_json: bool) -> None:
         click.echo(f"revoked kiosk {revoked.id}")
 
 
+# -- reports ----------------------------------------------------------------------------------
+
+
+@main.command("report")
+@click.argument("spec", metavar="SPEC")
+@click.option(
+    "--out",
+    type=click.Path(dir_okay=False, path_type=Path),
+    required=True,
+    help="The report file; its extension (.html, .json or .pdf) sets the format.",
+)
+@click.option("--from", "date_from", type=click.DateTime(["%Y-%m-%d"]), default=None)
+@click.option("--to", "date_to", type=click.DateTime(["%Y-%m-%d"]), default=None)
+@click.option(
+    "--charts",
+    "charts_dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=None,
+    help="Also write every chart as SVG and PNG into this folder.",
+)
+@data_dir_option
+@json_option
+def report_command(
+    spec: str,
+    out: Path,
+    date_from: dt.datetime | None,
+    date_to: dt.datetime | None,
+    charts_dir: Path | None,
+    data_dir: Path | None,
+    as_json: bool,
+) -> None:
+    """Build a report from SPEC (a shipped name such as pilot-vs-conventional, or a .toml)."""
+    from rich.console import Console
+
+    settings = make_settings(data_dir=data_dir)
+    request = ReportRequest(
+        spec=str(Path(spec).resolve()) if Path(spec).exists() else spec,
+        out=str(out.resolve()),
+        date_from=date_from.date() if date_from else None,
+        date_to=date_to.date() if date_to else None,
+        charts_dir=str(charts_dir.resolve()) if charts_dir else None,
+    )
+    with Console(stderr=True).status("computing the report (statistics, charts) …"):
+        result: ReportResult = run_operation(settings, "report", request)
+    if as_json:
+        print_json(result)
+        return
+    click.echo(
+        f"wrote {result.out} ({result.comparisons} comparisons, {result.events} events,"
+        f" {result.seconds:.1f} s)"
+    )
+
+
 # -- exports ----------------------------------------------------------------------------------
 
 
@@ -582,3 +637,362 @@ def survey_check(files: tuple[Path, ...], data_dir: Path | None) -> None:
         for problem in problems:
             click.echo(f"officepulse: error: {problem}", err=True)
         sys.exit(1)
+
+
+# -- events ------------------------------------------------------------------------------------
+
+
+@main.group()
+def event() -> None:
+    """Record dated changes at offices (a redesign, a move, ...) that reports mark."""
+
+
+@event.command("add")
+@click.argument("office_id", metavar="OFFICE")
+@click.option("--date", "date_text", required=True, metavar="YYYY-MM-DD", help="The day.")
+@click.option(
+    "--kind",
+    required=True,
+    metavar="KIND",
+    help="redesign, move, training, opening-hours or other.",
+)
+@click.option(
+    "--note", default=None, help="What changed (at most 500 characters; never a person's name)."
+)
+@data_dir_option
+@json_option
+def event_add(
+    office_id: str,
+    date_text: str,
+    kind: str,
+    note: str | None,
+    data_dir: Path | None,
+    as_json: bool,
+) -> None:
+    """Record an event at OFFICE, such as a room redesign."""
+    from officepulse import events
+
+    settings = make_settings(data_dir=data_dir)
+    problems: list[str] = []
+    date: dt.date | None = None
+    stored_kind: events.EventKind | None = None
+    try:
+        date = events.parse_date(date_text)
+    except events.EventError as exc:
+        problems.append(str(exc))
+    try:
+        stored_kind = events.kind_from_cli(kind)
+    except events.EventError as exc:
+        problems.append(str(exc))
+    try:
+        note = events.clean_note(note)
+    except events.EventError as exc:
+        problems.append(str(exc))
+    if problems or date is None or stored_kind is None:
+        fail("; ".join(problems))
+    new = events.NewEvent(office=office_id, date=date, kind=stored_kind, note=note)
+    added: events.Event = run_operation(settings, "event.add", new)
+    if as_json:
+        print_json(added)
+    else:
+        click.echo(
+            f"recorded event {added.id} at {added.office}: {events.cli_word(added.kind)}"
+            f" on {added.date.isoformat()}"
+        )
+
+
+@event.command("list")
+@click.option("--office", "office_id", default=None, metavar="OFFICE", help="Only this office.")
+@data_dir_option
+@json_option
+def event_list(office_id: str | None, data_dir: Path | None, as_json: bool) -> None:
+    """List events by office and date."""
+    from officepulse import events
+
+    settings = make_settings(data_dir=data_dir)
+    found: list[events.Event] = run_operation(
+        settings, "event.list", events.EventFilter(office=office_id)
+    )
+    if as_json:
+        print_json(found)
+        return
+    print_table(
+        ["id", "office", "date", "kind", "note"],
+        [
+            [
+                e.id,
+                e.office,
+                e.date.isoformat(),
+                events.cli_word(e.kind),
+                (e.note or "") + (" [synthetic]" * e.synthetic),
+            ]
+            for e in found
+        ],
+    )
+
+
+# -- imports in parts --------------------------------------------------------------------------
+
+# A running server's admin API takes at most 1 MiB per request: big imports go in parts.
+PART_BYTES = 768 * 1024
+T = TypeVar("T")
+
+
+def run_in_parts(
+    settings: Settings,
+    name: str,
+    items: Sequence[T],
+    make: Callable[[list[T], Any], object],
+    on_part: Callable[[int, int], None] | None = None,
+) -> Any:
+    """Run an import operation in this process, or in parts through a running server.
+
+    ``make(items, part)`` builds the operation's parameters; ``part`` is None when all the
+    items go at once. The server stages the parts and imports them all, or nothing, with the
+    last one.
+    """
+    import secrets
+
+    from officepulse.history import UploadPart, split_parts
+
+    if running_server(settings.data_dir) is None:
+        return run_operation(settings, name, make(list(items), None))
+    encoder = msgspec.json.Encoder()
+    parts = split_parts(items, encoder.encode, PART_BYTES)
+    upload = secrets.token_hex(16)
+    result: Any = None
+    for index, chunk in enumerate(parts):
+        part = UploadPart(
+            upload=upload, index=index, last=index == len(parts) - 1, total=len(items)
+        )
+        result = run_operation(settings, name, make(chunk, part))
+        if on_part is not None:
+            on_part(index + 1, len(parts))
+    return result
+
+
+def fail_in_file(file: Path, message: str) -> NoReturn:
+    """Fail with every ``line …``/``row …`` problem prefixed by the file's name."""
+    fail(
+        "\n".join(
+            f"{file}: {line}" if line.startswith(("line ", "row ")) else line
+            for line in message.splitlines()
+        )
+    )
+
+
+def plural(count: int, noun: str) -> str:
+    return f"{count} {noun}" if count == 1 else f"{count} {noun}s"
+
+
+def format_number(value: float) -> str:
+    return str(int(value)) if value == int(value) and abs(value) < 1e15 else f"{value:.10g}"
+
+
+# -- districts ---------------------------------------------------------------------------------
+
+
+@main.group()
+def districts() -> None:
+    """Official statistics per city district, and the district each office serves."""
+
+
+@districts.command("import")
+@click.argument("file", type=click.Path(dir_okay=False, path_type=Path))
+@data_dir_option
+@json_option
+def districts_import(file: Path, data_dir: Path | None, as_json: bool) -> None:
+    """Import district indicator values from a CSV; all or nothing.
+
+    Header: city,district_id,district_name,year,indicator,value,unit,source. Values imported
+    before for the same city, district, year and indicator are replaced.
+    """
+    from officepulse.districts import DistrictError, IndicatorRow, parse_district_csv
+    from officepulse.history import UploadPart
+    from officepulse.operations import DistrictImport, DistrictImportResult
+
+    settings = make_settings(data_dir=data_dir)
+    try:
+        rows = parse_district_csv(file)
+    except DistrictError as exc:
+        fail(str(exc))
+
+    def make(chunk: list[IndicatorRow], part: UploadPart | None) -> DistrictImport:
+        return DistrictImport(rows=chunk, part=part)
+
+    try:
+        result: DistrictImportResult = run_in_parts(settings, "districts.import", rows, make)
+    except CommandError as exc:
+        fail_in_file(file, exc.format_message())
+    summary = result.summary
+    assert summary is not None
+    if as_json:
+        print_json(summary)
+        return
+    replaced = (
+        f"{summary.replaced} replaced the values imported before, {summary.new} new"
+        if summary.replaced
+        else "all new"
+    )
+    click.echo(
+        f"imported {plural(summary.values, 'indicator value')} for"
+        f" {plural(summary.districts, 'district')} from {file} ({replaced})"
+    )
+    width = max(len(i.indicator) for i in summary.indicators)
+    for indicator in summary.indicators:
+        label = indicator.label or "unlabelled: unknown indicator code, check what it measures"
+        click.echo(f"  {indicator.indicator.ljust(width)}  {label}")
+    if summary.unlabelled:
+        click.echo(f"unlabelled indicators: {', '.join(summary.unlabelled)}")
+
+
+@districts.command("map")
+@click.argument("office_id", metavar="OFFICE")
+@click.option("--city", required=True, help="The city, as in the district file.")
+@click.option("--district-id", "district_id", required=True, help="The district's id there.")
+@data_dir_option
+@json_option
+def districts_map(
+    office_id: str, city: str, district_id: str, data_dir: Path | None, as_json: bool
+) -> None:
+    """Record the district OFFICE serves (its indicators may be imported later)."""
+    from officepulse.districts import OfficeDistrict
+    from officepulse.operations import DistrictMap
+
+    settings = make_settings(data_dir=data_dir)
+    problems = [
+        f"{flag}: must not be empty"
+        for flag, value in (("--city", city), ("--district-id", district_id))
+        if not value.strip()
+    ]
+    if problems:
+        fail("; ".join(problems))
+    mapped: OfficeDistrict = run_operation(
+        settings,
+        "districts.map",
+        DistrictMap(office=office_id, city=city, district_id=district_id),
+    )
+    if as_json:
+        print_json(mapped)
+        return
+    message = f"mapped office {mapped.office} to {mapped.city} / {mapped.district_id}"
+    if mapped.previous_city is not None and (mapped.previous_city, mapped.previous_district_id) != (
+        mapped.city,
+        mapped.district_id,
+    ):
+        message += f" (was {mapped.previous_city} / {mapped.previous_district_id})"
+    if not mapped.has_indicators:
+        message += "; no indicators imported for this district yet"
+    click.echo(message)
+
+
+@districts.command("list")
+@data_dir_option
+@json_option
+def districts_list(data_dir: Path | None, as_json: bool) -> None:
+    """List districts with their indicator values (labelled) and the offices mapped to each."""
+    from officepulse.districts import District
+
+    settings = make_settings(data_dir=data_dir)
+    found: list[District] = run_operation(settings, "districts.list", NoParams())
+    if as_json:
+        print_json(found)
+        return
+    for index, district in enumerate(found):
+        if index:
+            click.echo("")
+        name = f" {district.name}" if district.name else ""
+        click.echo(f"{district.city} / {district.district_id}{name}")
+        click.echo(f"  offices: {', '.join(district.offices) or '(none mapped)'}")
+        if not district.indicators:
+            click.echo("  (no indicators imported)")
+            continue
+        cells = [
+            [
+                v.indicator,
+                str(v.year),
+                format_number(v.value) + (f" {v.unit}" if v.unit else ""),
+                f"[{v.source}]" if v.source else "",
+                v.label or "(unlabelled)",
+            ]
+            for v in district.indicators
+        ]
+        widths = [max(len(row[i]) for row in cells) for i in range(len(cells[0]))]
+        for row in cells:
+            click.echo(
+                "  " + "  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)).rstrip()
+            )
+
+
+# -- historical responses ----------------------------------------------------------------------
+
+
+@main.group("import")
+def import_group() -> None:
+    """Import historical data (paper surveys, earlier tools)."""
+
+
+@import_group.command("responses")
+@click.argument("file", type=click.Path(dir_okay=False, path_type=Path))
+@data_dir_option
+@json_option
+def import_responses(file: Path, data_dir: Path | None, as_json: bool) -> None:
+    """Import responses from a CSV or Parquet file, validated like the API; all or nothing.
+
+    Columns: id, office, survey, version, channel, placement, lang, time, one per item id (an
+    empty cell: not answered) and comment. A time without a zone is the offices' local time.
+    Re-importing a file stores nothing twice.
+    """
+    from rich.console import Console
+    from rich.progress import Progress, TaskID
+
+    from officepulse.history import (
+        PROGRESS_ROWS,
+        HistoryError,
+        ImportResult,
+        ImportRow,
+        ResponsesImport,
+        UploadPart,
+        read_history_file,
+    )
+
+    settings = make_settings(data_dir=data_dir)
+    console = Console(stderr=True)
+    with Progress(console=console, transient=True, disable=not console.is_terminal) as bar:
+        reading: TaskID | None = None
+
+        def on_read(done: int, total: int) -> None:
+            nonlocal reading
+            if total <= PROGRESS_ROWS:
+                return
+            if reading is None:
+                reading = bar.add_task(f"reading {file.name}", total=total)
+            bar.update(reading, completed=done, total=max(done, total))
+
+        try:
+            parsed = read_history_file(file, on_read)
+        except HistoryError as exc:
+            fail(str(exc))
+        big = len(parsed.rows) > PROGRESS_ROWS
+        storing = bar.add_task(f"checking and storing {len(parsed.rows)} responses", total=None)
+        bar.update(storing, visible=big)
+
+        def make(chunk: list[ImportRow], part: UploadPart | None) -> ResponsesImport:
+            return ResponsesImport(rows=chunk, unit=parsed.unit, part=part)
+
+        def on_part(done: int, total: int) -> None:
+            bar.update(storing, completed=done, total=total)
+
+        try:
+            result: ImportResult = run_in_parts(
+                settings, "responses.import", parsed.rows, make, on_part
+            )
+        except CommandError as exc:
+            fail_in_file(file, exc.format_message())
+    if as_json:
+        print_json(result)
+        return
+    click.echo(
+        f"imported {plural(result.stored, 'response')} from {file};"
+        f" {result.present} already present"
+    )

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import datetime as dt
 import secrets
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -17,7 +18,7 @@ from typing import Any, Final
 
 import msgspec
 
-from officepulse import demo, exports, kiosk
+from officepulse import demo, districts, events, exports, history, kiosk
 from officepulse.offices import (
     CsvOffice,
     Office,
@@ -206,6 +207,59 @@ def _export(runtime: Runtime, request: exports.ExportRequest) -> exports.ExportR
         raise OperationError(f"--out: {exc}") from None
 
 
+class ReportRequest(msgspec.Struct, frozen=True, kw_only=True):
+    spec: str
+    out: str
+    date_from: dt.date | None = None
+    date_to: dt.date | None = None
+    charts_dir: str | None = None
+
+
+class ReportResult(msgspec.Struct, frozen=True):
+    out: str
+    comparisons: int
+    events: int
+    charts: int
+    seconds: float
+
+
+def _report(runtime: Runtime, params: ReportRequest) -> ReportResult:
+    from officepulse import report
+
+    started = time.monotonic()
+    survey = runtime.surveys.latest(runtime.settings.default_survey)
+    assert survey is not None
+    out = Path(params.out)
+    if out.suffix not in (".html", ".json", ".pdf"):
+        raise OperationError(f"--out: {out.name}: use the extension .html, .json or .pdf")
+    if not out.parent.is_dir():
+        raise OperationError(f"--out: {out.parent} is not a folder")
+    try:
+        spec = report.load_spec(report.spec_path(params.spec), survey)
+    except report.ReportSpecError as exc:
+        raise OperationError(str(exc)) from None
+    built = report.build_report(runtime, spec, params.date_from, params.date_to)
+    if out.suffix == ".json":
+        data = report.render_json(built)
+    elif out.suffix == ".pdf":
+        data = report.render_pdf(built)
+    else:
+        data = report.render_html(built).encode("utf-8")
+    tmp = out.with_name(f".{out.name}.part")
+    tmp.write_bytes(data)
+    tmp.replace(out)
+    charts = 0
+    if params.charts_dir:
+        charts = len(report.write_chart_files(built, Path(params.charts_dir)))
+    return ReportResult(
+        out=str(out),
+        comparisons=len(built.comparisons),
+        events=len({e["event"] for e in built.events}),
+        charts=charts,
+        seconds=round(time.monotonic() - started, 2),
+    )
+
+
 def _survey_list(runtime: Runtime, _: NoParams) -> list[SurveySummary]:
     counts = {
         (row[0], row[1]): row[2]
@@ -237,6 +291,90 @@ def _demo_load(runtime: Runtime, params: demo.DemoParams) -> demo.DemoResult:
     return result
 
 
+# -- events, districts and historical responses -------------------------------------------------
+
+
+def _event_add(runtime: Runtime, params: events.NewEvent) -> events.Event:
+    try:
+        event = runtime.store.write(lambda cur: events.insert_event(cur, params)).result()
+    except events.EventError as exc:
+        raise OperationError(str(exc)) from None
+    runtime.changed()
+    return event
+
+
+def _event_list(runtime: Runtime, params: events.EventFilter) -> list[events.Event]:
+    if params.office is not None and params.office not in runtime.office_ids:
+        raise OperationError(f"--office: unknown office {params.office!r}")
+    return runtime.store.read(lambda cur: events.list_events(cur, params.office))
+
+
+class DistrictImport(msgspec.Struct, frozen=True, kw_only=True):
+    rows: list[districts.IndicatorRow]
+    part: history.UploadPart | None = None
+
+
+class DistrictImportResult(msgspec.Struct, frozen=True, kw_only=True):
+    """``summary`` is None for a part of a big import that was only staged."""
+
+    complete: bool
+    rows: int
+    summary: districts.ImportSummary | None = None
+
+
+class DistrictMap(msgspec.Struct, frozen=True, kw_only=True):
+    office: str
+    city: str
+    district_id: str
+
+
+_STAGED_DISTRICTS: Final[history.Staging[districts.IndicatorRow]] = history.Staging()
+_STAGED_RESPONSES: Final[history.Staging[history.ImportRow]] = history.Staging()
+
+
+def _districts_import(runtime: Runtime, params: DistrictImport) -> DistrictImportResult:
+    try:
+        rows = _STAGED_DISTRICTS.collect(params.part, params.rows)
+        if rows is None:
+            assert params.part is not None
+            staged = _STAGED_DISTRICTS.staged(params.part.upload)
+            return DistrictImportResult(complete=False, rows=staged)
+        summary = runtime.store.write(lambda cur: districts.import_indicators(cur, rows)).result()
+    except (districts.DistrictError, history.HistoryError) as exc:
+        raise OperationError(str(exc)) from None
+    runtime.changed()
+    return DistrictImportResult(complete=True, rows=len(rows), summary=summary)
+
+
+def _districts_map(runtime: Runtime, params: DistrictMap) -> districts.OfficeDistrict:
+    try:
+        mapped = runtime.store.write(
+            lambda cur: districts.map_office(cur, params.office, params.city, params.district_id)
+        ).result()
+    except districts.DistrictError as exc:
+        raise OperationError(str(exc)) from None
+    runtime.changed()
+    return mapped
+
+
+def _districts_list(runtime: Runtime, _: NoParams) -> list[districts.District]:
+    return runtime.store.read(districts.list_districts)
+
+
+def _responses_import(runtime: Runtime, params: history.ResponsesImport) -> history.ImportResult:
+    try:
+        rows = _STAGED_RESPONSES.collect(params.part, params.rows)
+        if rows is None:
+            assert params.part is not None
+            staged = _STAGED_RESPONSES.staged(params.part.upload)
+            return history.ImportResult(complete=False, rows=staged)
+        result = history.import_responses(runtime, rows, params.unit)
+    except history.HistoryError as exc:
+        raise OperationError(str(exc)) from None
+    runtime.changed()
+    return result
+
+
 OPERATIONS: Final[dict[str, Operation]] = {
     op.name: op
     for op in (
@@ -249,7 +387,16 @@ OPERATIONS: Final[dict[str, Operation]] = {
         Operation("kiosk.list", NoParams, list[kiosk.KioskInfo], _kiosk_list),
         Operation("kiosk.revoke", KioskId, KioskId, _kiosk_revoke),
         Operation("export", exports.ExportRequest, exports.ExportResult, _export),
+        Operation("report", ReportRequest, ReportResult, _report),
         Operation("survey.list", NoParams, list[SurveySummary], _survey_list),
         Operation("demo.load", demo.DemoParams, demo.DemoResult, _demo_load),
+        Operation("event.add", events.NewEvent, events.Event, _event_add),
+        Operation("event.list", events.EventFilter, list[events.Event], _event_list),
+        Operation("districts.import", DistrictImport, DistrictImportResult, _districts_import),
+        Operation("districts.map", DistrictMap, districts.OfficeDistrict, _districts_map),
+        Operation("districts.list", NoParams, list[districts.District], _districts_list),
+        Operation(
+            "responses.import", history.ResponsesImport, history.ImportResult, _responses_import
+        ),
     )
 }

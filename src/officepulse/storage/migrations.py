@@ -113,4 +113,27 @@ MIGRATIONS: Final[tuple[Migration, ...]] = (
         );
         """,
     ),
+    Migration(
+        "0007_districts",
+        """
+        -- Official statistics per district ("Stadtteil"), one value per indicator and year.
+        CREATE TABLE district_indicators (
+            city VARCHAR NOT NULL,
+            district_id VARCHAR NOT NULL,
+            district_name VARCHAR,
+            year INTEGER NOT NULL CHECK (year BETWEEN 1990 AND 2100),
+            indicator VARCHAR NOT NULL,
+            value DOUBLE NOT NULL,
+            unit VARCHAR,
+            source VARCHAR,
+            PRIMARY KEY (city, district_id, year, indicator)
+        );
+        -- Which district an office serves; the district's indicators may be imported later.
+        CREATE TABLE office_districts (
+            office_id VARCHAR PRIMARY KEY,
+            city VARCHAR NOT NULL,
+            district_id VARCHAR NOT NULL
+        );
+        """,
+    ),
 )

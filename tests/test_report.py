@@ -1,0 +1,202 @@
+"""`officepulse report`: specifications, every number in JSON, a self-contained HTML file."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+from playwright.sync_api import Browser
+
+from officepulse.report import ReportSpecError, load_spec, spec_path
+from officepulse.surveys import Survey, default_surveys_dir, load_surveys
+
+from .serverproc import run_cli
+
+COMPARISON_KEYS = {
+    "item", "group_a", "group_b", "n_a", "n_b", "offices_a", "offices_b", "mean_a", "mean_b",
+    "diff", "ci_low", "ci_high", "p_mann_whitney", "p_randomization", "p_holm",
+}  # fmt: skip
+EVENT_KEYS = {"event", "office", "item", "period", "estimate", "ci_low", "ci_high"}
+
+SMALL_SPEC = """\
+title = "Test"
+period = "month"
+items = ["stress_now", "rooms"]
+sections = [
+    "overview", "comparison", "trends", "distribution", "heatmap", "before_after", "methods",
+]
+permutations = 200
+
+[groups.a]
+label = "Pilot"
+kind = "pilot"
+
+[groups.b]
+label = "Herkömmlich"
+kind = "conventional"
+"""
+
+
+@pytest.fixture(scope="module")
+def survey() -> Survey:
+    found = load_surveys(default_surveys_dir()).latest("atmosphere")
+    assert found is not None
+    return found
+
+
+@pytest.fixture(scope="module")
+def demo(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    data = tmp_path_factory.mktemp("report") / "demo"
+    result = run_cli(["demo", "--data-dir", str(data), "--responses", "6000", "--no-serve"])
+    assert result.returncode == 0, result.stderr
+    return data
+
+
+def build(demo: Path, tmp_path: Path, out_name: str, *extra: str) -> Path:
+    spec = tmp_path / "small.toml"
+    spec.write_text(SMALL_SPEC, encoding="utf-8")
+    out = tmp_path / out_name
+    result = run_cli(["report", str(spec), "--out", str(out), "--data-dir", str(demo), *extra])
+    assert result.returncode == 0, result.stderr
+    return out
+
+
+def test_shipped_specifications_load(survey: Survey) -> None:
+    for name in ("pilot-vs-conventional", "office-before-after"):
+        spec = load_spec(spec_path(name), survey)
+        assert spec.title
+        assert "methods" in spec.sections
+
+
+@pytest.mark.parametrize(
+    ("change", "field"),
+    [
+        (('title = "Test"\n', ""), "title"),
+        (('"methods",', '"methods", "gossip",'), "sections"),
+        (('items = ["stress_now", "rooms"]', 'items = ["stress_now", "mood"]'), "items"),
+        (("permutations = 200", "permutations = 5"), "permutations"),
+        (('kind = "pilot"', 'kind = "pilot"\noffices = ["a"]'), "groups.a"),
+        (('kind = "pilot"', 'kind = "pioneer"'), "groups.a.kind"),
+        (('period = "month"', 'period = "fortnight"'), "period"),
+        (('title = "Test"', 'title = "Test"\ncolour = "red"'), "colour"),
+        (('title = "Test"', 'title = "Test'), "invalid TOML"),
+    ],
+)
+def test_bad_specifications_name_file_and_field(
+    tmp_path: Path, survey: Survey, change: tuple[str, str], field: str
+) -> None:
+    path = tmp_path / "bad.toml"
+    path.write_text(SMALL_SPEC.replace(*change), encoding="utf-8")
+    with pytest.raises(ReportSpecError) as caught:
+        load_spec(path, survey)
+    message = str(caught.value)
+    assert "\n" not in message
+    assert str(path) in message
+    assert field in message
+
+
+def test_json_report_has_every_number_and_finds_the_planted_effects(
+    demo: Path, tmp_path: Path
+) -> None:
+    report = json.loads(build(demo, tmp_path, "report.json").read_text(encoding="utf-8"))
+    comparisons = {c["item"]: c for c in report["comparisons"]}
+    for comparison in comparisons.values():
+        assert set(comparison) >= COMPARISON_KEYS
+        assert comparison["offices_a"] == 3
+        assert comparison["offices_b"] == 3
+    stress = comparisons["stress_now"]
+    assert stress["diff"] < -0.5  # planted: pilots about 0.8 less tense
+    assert stress["ci_high"] < 0
+    assert stress["p_mann_whitney"] < 0.001
+    # three offices against three: the exact randomisation p-value cannot go below 1/10
+    assert stress["p_randomization"] >= 0.1
+    assert stress["randomization_exact"] is True
+    posts = [e for e in report["events"] if e["period"] == "post"]
+    assert {e["item"] for e in posts} == {"stress_now", "rooms"}
+    for row in report["events"]:
+        assert set(row) >= EVENT_KEYS
+    rooms = next(e for e in posts if e["item"] == "rooms")
+    assert rooms["ci_low"] > 0.5  # planted: rooms about 1.2 better after the redesign
+    stress_event = next(e for e in posts if e["item"] == "stress_now")
+    assert stress_event["ci_low"] < 0 < stress_event["ci_high"]  # nothing planted there
+    assert report["k"] == 5
+    assert report["counts"]["synthetic"] == report["counts"]["responses"]
+    assert all(t["suppressed"] or t["n"] >= 5 for t in report["trends"])
+    assert report["methods"]["minimum_group_size"] == 5
+
+
+def test_small_groups_are_suppressed_in_the_report(tmp_path: Path) -> None:
+    data = tmp_path / "data"
+    assert run_cli(["init", "--data-dir", str(data)]).returncode == 0
+    for office, kind in (("p1", "pilot"), ("c1", "conventional")):
+        add = ["office", "add", office, "--name", office, "--kind", kind, "--data-dir", str(data)]
+        assert run_cli(add).returncode == 0
+    csv_file = tmp_path / "history.csv"
+    header = "id,office,survey,version,channel,placement,lang,time,"
+    rows = [header + "stress_now,respect,rooms,effort,overall,comment"]
+    for index in range(12):
+        office = "p1" if index < 9 else "c1"  # only three responses for the other group
+        rows.append(
+            f"00000000-0000-4000-8000-{index:012d},{office},atmosphere,1,web,,de,"
+            f"2026-03-0{1 + index % 5} 10:15," + f"{1 + index % 5}," * 5
+        )
+    csv_file.write_text("\n".join(rows) + "\n", encoding="utf-8")
+    spec = tmp_path / "s.toml"
+    spec.write_text(SMALL_SPEC, encoding="utf-8")
+    out = tmp_path / "r.json"
+    imported = run_cli(["import", "responses", str(csv_file), "--data-dir", str(data)])
+    if imported.returncode != 0:
+        pytest.fail(imported.stderr)
+    result = run_cli(["report", str(spec), "--out", str(out), "--data-dir", str(data)])
+    assert result.returncode == 0, result.stderr
+    report = json.loads(out.read_text(encoding="utf-8"))
+    assert all(c == {"item": c["item"], "suppressed": True} for c in report["comparisons"])
+    hidden = [t for t in report["trends"] if t["group"] == "Herkömmlich"]
+    assert hidden
+    assert all(t["suppressed"] and "mean" not in t for t in hidden)
+    assert all(d["group"] != "Herkömmlich" for d in report["distribution"])
+
+
+def test_html_report_is_self_contained_and_renders_offline(
+    demo: Path, tmp_path: Path, browser: Browser
+) -> None:
+    out = build(demo, tmp_path, "report.html", "--charts", str(tmp_path / "charts"))
+    html = out.read_text(encoding="utf-8")
+    from officepulse.report import _vega_bundle
+
+    assert html.count(_vega_bundle()[:500]) == 1  # the libraries once, not once per chart
+    assert "cdn.jsdelivr" not in html
+    assert "Methoden" in html
+    charts = sorted((tmp_path / "charts").glob("*.svg"))
+    assert charts
+    assert len(list((tmp_path / "charts").glob("*.png"))) == len(charts)
+    context = browser.new_context(offline=True)
+    page = context.new_page()
+    errors: list[str] = []
+    page.on("pageerror", lambda error: errors.append(str(error)))
+    requests: list[str] = []
+    page.on("request", lambda request: requests.append(request.url))
+    page.goto(out.as_uri())
+    page.wait_for_function(
+        "document.querySelectorAll('.chart svg').length"
+        " === document.querySelectorAll('.chart').length"
+    )
+    assert errors == []
+    assert [r for r in requests if not r.startswith("file:")] == []
+    data: dict[str, Any] = json.loads(page.locator("#report-data").inner_text())
+    assert data["title"] == "Test"
+    context.close()
+
+
+def test_report_errors_are_one_line(demo: Path, tmp_path: Path) -> None:
+    bad_out = run_cli(["report", "pilot-vs-conventional", "--out", str(tmp_path / "r.docx"),
+                       "--data-dir", str(demo)])  # fmt: skip
+    assert bad_out.returncode == 1
+    assert ".html, .json or .pdf" in bad_out.stderr
+    missing = run_cli(["report", "no-such-spec", "--out", str(tmp_path / "r.json"),
+                       "--data-dir", str(demo)])  # fmt: skip
+    assert missing.returncode == 1
+    assert "no such report specification" in missing.stderr
+    assert "Traceback" not in missing.stderr + bad_out.stderr
