@@ -200,3 +200,48 @@ def test_report_errors_are_one_line(demo: Path, tmp_path: Path) -> None:
     assert missing.returncode == 1
     assert "no such report specification" in missing.stderr
     assert "Traceback" not in missing.stderr + bad_out.stderr
+
+
+def test_context_section_adjusts_for_district_indicators(demo: Path, tmp_path: Path) -> None:
+    districts = {
+        "demo-muelheim-u25": ("Mülheim an der Ruhr", "innenstadt", 14.1, 21.0),
+        "demo-muelheim-styrum": ("Mülheim an der Ruhr", "styrum", 16.3, 24.5),
+        "demo-essen-katernberg": ("Essen", "katernberg", 19.8, 31.2),
+        "demo-muelheim-hauptstelle": ("Mülheim an der Ruhr", "stadtmitte", 12.0, 18.4),
+        "demo-essen-mitte": ("Essen", "stadtkern", 15.5, 26.7),
+        "demo-oberhausen-mitte": ("Oberhausen", "alt-oberhausen", 17.2, 27.9),
+    }
+    lines = ["city,district_id,district_name,year,indicator,value,unit,source"]
+    for city, district, density, quota in districts.values():
+        lines.append(f"{city},{district},{district},2025,unemp_density_15_64,{density},%,test")
+        lines.append(f"{city},{district},{district},2025,sgb2_quota,{quota},%,test")
+    csv_file = tmp_path / "districts.csv"
+    csv_file.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    imported = run_cli(["districts", "import", str(csv_file), "--data-dir", str(demo)])
+    assert imported.returncode == 0, imported.stderr
+    for office, (city, district, _d, _q) in districts.items():
+        mapped = run_cli(
+            ["districts", "map", office, "--city", city, "--district-id", district,
+             "--data-dir", str(demo)]
+        )  # fmt: skip
+        assert mapped.returncode == 0, mapped.stderr
+    spec = tmp_path / "context.toml"
+    spec.write_text(SMALL_SPEC.replace('"methods",', '"methods", "context",'), encoding="utf-8")
+    out = tmp_path / "context.json"
+    result = run_cli(["report", str(spec), "--out", str(out), "--data-dir", str(demo)])
+    assert result.returncode == 0, result.stderr
+    context = json.loads(out.read_text(encoding="utf-8"))["context"]
+    assert context["available"] is True
+    assert context["indicators"] == ["sgb2_quota", "unemp_density_15_64"]
+    adjusted = {a["item"]: a for a in context["adjusted"]}
+    assert set(adjusted) == {"stress_now", "rooms"}
+    assert adjusted["stress_now"]["raw_diff"] < 0  # pilots less tense, before adjustment
+    assert adjusted["stress_now"]["n_offices"] == 6
+    assert adjusted["stress_now"]["caveat"]  # six offices, three parameters: said plainly
+    assert set(context["neighbours"]) == {
+        "demo-muelheim-u25", "demo-muelheim-styrum", "demo-essen-katernberg",
+    }  # fmt: skip
+    html_out = tmp_path / "context.html"
+    result = run_cli(["report", str(spec), "--out", str(html_out), "--data-dir", str(demo)])
+    assert result.returncode == 0, result.stderr
+    assert "Kontext der Stadtteile" in html_out.read_text(encoding="utf-8")

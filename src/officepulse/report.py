@@ -401,6 +401,87 @@ def distribution(cur: Cursor, ctx: Context, items: list[str]) -> list[dict[str, 
     return rows
 
 
+_OFFICE_MEANS_SQL: Final = """
+SELECT office_id, count(*) AS n, avg(answers[$item]) AS mean
+FROM responses r
+WHERE answers[$item] IS NOT NULL AND list_contains($offices, office_id)
+  AND ($from IS NULL OR r.received_at >= $from) AND ($to IS NULL OR r.received_at < $to)
+  AND ($flagged OR NOT list_has_any(r.flags, $excluded))
+  AND (NOT $verified OR list_contains(r.flags, 'verified_onsite'))
+GROUP BY ALL
+"""
+
+# The latest year of every indicator of the district an office is mapped to.
+_OFFICE_INDICATORS_SQL: Final = """
+SELECT od.office_id, di.indicator, arg_max(di.value, di.year) AS value
+FROM office_districts od
+JOIN district_indicators di ON di.city = od.city AND di.district_id = od.district_id
+WHERE list_contains($offices, od.office_id)
+GROUP BY ALL
+"""
+
+
+def context(cur: Cursor, ctx: Context, items: list[str]) -> dict[str, Any]:
+    """Pilot vs conventional adjusted for district indicators, and nearest comparison offices.
+
+    Only office means from at least *k* responses enter; an indicator counts when every
+    mapped office has it.
+    """
+    offices = ctx.a + ctx.b
+    found = cur.execute(_OFFICE_INDICATORS_SQL, {"offices": offices}).fetchall()
+    values: dict[str, dict[str, float]] = {}
+    for office, indicator, value in found:
+        values.setdefault(office, {})[indicator] = float(value)
+    mapped = [o for o in offices if o in values]
+    indicators = sorted(set.intersection(*(set(values[o]) for o in mapped)) if mapped else set())
+    if not indicators or not any(o in ctx.a for o in mapped) or not any(o in ctx.b for o in mapped):
+        return {
+            "available": False,
+            "note": "no district indicators imported and mapped for offices of both groups",
+        }
+    adjusted: list[dict[str, Any]] = []
+    office_rows: list[dict[str, Any]] = []
+    for item in items:
+        params = dict(ctx.params, item=item, offices=mapped)
+        means = cur.execute(_OFFICE_MEANS_SQL, _bind(_OFFICE_MEANS_SQL, params)).fetchall()
+        rows = [
+            {
+                "office": office,
+                "group": "pilot" if office in ctx.a else "conventional",
+                "n": int(n),
+                item: float(mean),
+                **{name: values[office][name] for name in indicators},
+            }
+            for office, n, mean in means
+            if n >= ctx.k
+        ]
+        office_rows += [dict(row, item=item, mean=row[item]) for row in rows]
+        if len(rows) < 3:
+            continue
+        frame = pd.DataFrame(rows)
+        try:
+            result = stats.adjusted_comparison(frame, item, indicators)
+        except ValueError as exc:
+            adjusted.append({"item": item, "caveat": f"not estimable: {exc}"})
+            continue
+        adjusted.append(msgspec.structs.asdict(result))
+    neighbours: dict[str, list[str]] = {}
+    if office_rows:
+        first = [row for row in office_rows if row["item"] == items[0]]
+        if first:
+            neighbours = stats.nearest_neighbours(pd.DataFrame(first), indicators, k=1)
+    return {
+        "available": True,
+        "indicators": indicators,
+        "adjusted": adjusted,
+        "neighbours": neighbours,
+        "offices": [
+            {key: row[key] for key in ("office", "group", "item", "n", "mean", *indicators)}
+            for row in office_rows
+        ],
+    }
+
+
 # -- the report -------------------------------------------------------------------------------
 
 
@@ -419,6 +500,7 @@ class Report(msgspec.Struct, kw_only=True):
     trends: list[dict[str, Any]]
     distribution: list[dict[str, Any]]
     heatmap: list[dict[str, Any]]
+    context: dict[str, Any]
     methods: dict[str, Any]
     sections: list[str]
 
@@ -481,6 +563,8 @@ def build_report(
             if "heatmap" in spec.sections
             else []
         )
+        step("context")
+        in_context = context(cur, ctx, items) if "context" in spec.sections else {}
         return Report(
             title=spec.title,
             generated_with=f"officepulse {__version__}",
@@ -497,6 +581,7 @@ def build_report(
             trends=trended,
             distribution=distributed,
             heatmap=heat,
+            context=in_context,
             methods=_methods(spec, k),
             sections=list(spec.sections),
         )
@@ -545,6 +630,11 @@ def _methods(spec: ReportSpec, k: int) -> dict[str, Any]:
             " and a joint test of the pre-event estimates (pre-trend)"
         ),
         "suppression": f"cells and groups with fewer than {k} responses are not shown",
+        "context": (
+            "office means regressed on a pilot indicator with and without the district"
+            " indicators (weighted by responses), and the most similar conventional office of"
+            " each pilot by standardised indicators"
+        ),
     }
 
 
@@ -587,6 +677,17 @@ def report_charts(report: Report) -> list[tuple[str, Any]]:
                 charts.heatmap_chart(report.heatmap, "Anspannung nach Wochentag und Stunde"),
             )
         )
+    if report.context.get("available") and report.context["offices"]:
+        indicator = report.context["indicators"][0]
+        item = report.context["offices"][0]["item"]
+        rows = [
+            {"office": row["office"], "kind": row["group"], "indicator": row[indicator],
+             "mean": row["mean"]}
+            for row in report.context["offices"]
+            if row["item"] == item
+        ]  # fmt: skip
+        title = f"{item} nach {indicator}"
+        found.append(("context", charts.context_chart(rows, indicator, title)))
     for event in sorted({e["event"] for e in report.events}):
         for item in sorted({e["item"] for e in report.events if e["event"] == event}):
             rows = [
