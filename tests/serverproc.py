@@ -13,6 +13,7 @@ from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 
+import duckdb
 import httpx
 
 from .conftest import SECRET
@@ -98,3 +99,18 @@ def server_process(
                 process.kill()
                 process.wait()
         out.close()
+
+
+def db_rows(data_dir: Path, sql: str) -> list[tuple[object, ...]]:
+    """Rows of the data directory's database, opened read-only (no server may hold it)."""
+    with duckdb.connect(str(data_dir / "officepulse.duckdb"), read_only=True) as conn:
+        return conn.execute(sql).fetchall()
+
+
+def one_error_line(result: subprocess.CompletedProcess[str]) -> str:
+    """The single error line of a failed command (exit 1, no traceback)."""
+    assert result.returncode == 1, (result.stdout, result.stderr)
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1, result.stderr
+    assert "Traceback" not in result.stderr
+    return lines[0]

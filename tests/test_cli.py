@@ -11,7 +11,6 @@ import uuid
 from pathlib import Path
 
 import click
-import duckdb
 import httpx
 import pytest
 from click.testing import CliRunner
@@ -20,26 +19,13 @@ from officepulse import cli
 from officepulse.storage.migrations import MIGRATIONS
 
 from .conftest import valid_response
-from .serverproc import run_cli, server_process
+from .serverproc import db_rows, one_error_line, run_cli, server_process
 
 GOOD_CSV = """\
 id,name,kind,type,city,district,opened_on
 mh-u25,U-25 Haus Mülheim,pilot,U-25 Haus,Mülheim an der Ruhr,Innenstadt,2019-09-01
 mh-main,Jobcenter Mülheim,conventional,Hauptstelle,Mülheim an der Ruhr,Stadtmitte,
 """
-
-
-def db_rows(data_dir: Path, sql: str) -> list[tuple[object, ...]]:
-    with duckdb.connect(str(data_dir / "officepulse.duckdb"), read_only=True) as conn:
-        return conn.execute(sql).fetchall()
-
-
-def one_error_line(result: subprocess.CompletedProcess[str]) -> str:
-    assert result.returncode == 1, (result.stdout, result.stderr)
-    lines = result.stderr.strip().splitlines()
-    assert len(lines) == 1, result.stderr
-    assert "Traceback" not in result.stderr
-    return lines[0]
 
 
 def test_init_twice_applies_each_migration_once(tmp_path: Path) -> None:

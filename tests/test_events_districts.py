@@ -3,11 +3,9 @@
 from __future__ import annotations
 
 import json
-import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 
-import duckdb
 import pytest
 
 from officepulse import districts, events
@@ -15,7 +13,7 @@ from officepulse.offices import Office, insert_offices
 from officepulse.runtime import Runtime
 
 from .conftest import make_settings
-from .serverproc import run_cli, server_process
+from .serverproc import db_rows, one_error_line, run_cli, server_process
 
 CITY = "Mülheim an der Ruhr"
 HEADER = "city,district_id,district_name,year,indicator,value,unit,source\n"
@@ -27,19 +25,6 @@ GOOD_DISTRICTS = (
     + f"{CITY},020,Styrum,2023,sgb2_quota,21.5,%,Stadt Mülheim\n"
     + f"{CITY},020,Styrum,2023,kita_rate,55,%,Stadt Mülheim\n"
 )
-
-
-def db_rows(data_dir: Path, sql: str) -> list[tuple[object, ...]]:
-    with duckdb.connect(str(data_dir / "officepulse.duckdb"), read_only=True) as conn:
-        return conn.execute(sql).fetchall()
-
-
-def one_error_line(result: subprocess.CompletedProcess[str]) -> str:
-    assert result.returncode == 1, (result.stdout, result.stderr)
-    lines = result.stderr.strip().splitlines()
-    assert len(lines) == 1, result.stderr
-    assert "Traceback" not in result.stderr
-    return lines[0]
 
 
 @pytest.fixture

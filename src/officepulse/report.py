@@ -14,7 +14,7 @@ import re
 import tomllib
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Final, Literal
+from typing import Any, Final, Literal, get_args
 
 import msgspec
 import pandas as pd
@@ -39,16 +39,7 @@ Section = Literal[
     "context",
     "methods",
 ]
-SECTIONS: Final = (
-    "overview",
-    "comparison",
-    "trends",
-    "distribution",
-    "heatmap",
-    "before_after",
-    "context",
-    "methods",
-)
+SECTIONS: Final = get_args(Section)
 TEMPLATES: Final = Path(__file__).parent / "templates"
 
 
