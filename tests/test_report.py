@@ -107,6 +107,9 @@ def test_json_report_has_every_number_and_finds_the_planted_effects(
         assert comparison["offices_a"] == 3
         assert comparison["offices_b"] == 3
     stress = comparisons["stress_now"]
+    share, low, high = stress["top2_a"]  # pilots: share of the two calmest answers, Wilson
+    assert low <= share <= high
+    assert stress["top2_a"][0] > stress["top2_b"][0]
     assert stress["diff"] < -0.5  # planted: pilots about 0.8 less tense
     assert stress["ci_high"] < 0
     assert stress["p_mann_whitney"] < 0.001
@@ -241,6 +244,9 @@ def test_context_section_adjusts_for_district_indicators(demo: Path, tmp_path: P
     assert set(context["neighbours"]) == {
         "demo-muelheim-u25", "demo-muelheim-styrum", "demo-essen-katernberg",
     }  # fmt: skip
+    matched = context["matched"]
+    assert {m["pilot"] for m in matched} == set(context["neighbours"])
+    assert all(m["caveat"] for m in matched)  # one office against one: said plainly
     html_out = tmp_path / "context.html"
     result = run_cli(["report", str(spec), "--out", str(html_out), "--data-dir", str(demo)])
     assert result.returncode == 0, result.stderr

@@ -197,6 +197,7 @@ def comparisons(cur: Cursor, ctx: Context, items: list[str]) -> list[dict[str, A
     results: list[stats.Comparison] = []
     suppressed: list[dict[str, Any]] = []
     group_intervals: dict[str, tuple[stats.MeanCI, stats.MeanCI]] = {}
+    group_shares: dict[str, tuple[stats.Share, stats.Share]] = {}
     for item in items:
         frame = _item_frame(cur, ctx, item, ctx.a + ctx.b)
         label_a, label_b = ctx.spec.groups.a.label, ctx.spec.groups.b.label
@@ -220,14 +221,23 @@ def comparisons(cur: Cursor, ctx: Context, items: list[str]) -> list[dict[str, A
             )
         )
         group_intervals[item] = (stats.mean_ci(values_a), stats.mean_ci(values_b))
+        best = (4, 5) if _polarity(ctx.survey, item) else (1, 2)
+        group_shares[item] = (
+            stats.top2_share(values_a, best=best),
+            stats.top2_share(values_b, best=best),
+        )
     rows = []
     for c in stats.holm(results):
         ci_a, ci_b = group_intervals[c.item]
+        share_a, share_b = group_shares[c.item]
         rows.append(
             {
                 **msgspec.structs.asdict(c),
                 "mean_ci_a": [ci_a.ci_low, ci_a.ci_high],
                 "mean_ci_b": [ci_b.ci_low, ci_b.ci_high],
+                # top-2-box: the two best answers (the two calmest for stress), Wilson interval
+                "top2_a": [share_a.share, share_a.ci_low, share_a.ci_high],
+                "top2_b": [share_b.share, share_b.ci_low, share_b.ci_high],
                 "suppressed": False,
             }
         )
@@ -274,8 +284,16 @@ def events(cur: Cursor, ctx: Context, items: list[str]) -> list[dict[str, Any]]:
                 )
             except ValueError as exc:
                 # No period before or after the event in the window, or no comparison data.
-                rows.append({**base, "period": "post", "estimate": None, "ci_low": None,
-                             "ci_high": None, "caveat": f"not estimable: {exc}"})  # fmt: skip
+                rows.append(
+                    {
+                        **base,
+                        "period": "post",
+                        "estimate": None,
+                        "ci_low": None,
+                        "ci_high": None,
+                        "caveat": f"not estimable: {exc}",
+                    }
+                )
                 continue
             for point in result.event_study:
                 rows.append(
@@ -461,11 +479,43 @@ def context(cur: Cursor, ctx: Context, items: list[str]) -> dict[str, Any]:
         first = [row for row in office_rows if row["item"] == items[0]]
         if first:
             neighbours = stats.nearest_neighbours(pd.DataFrame(first), indicators, k=1)
+    # Each pilot against only its most similar conventional office(s): the idea behind the
+    # IAB's comparison types. One office against one cannot separate pilot from office, and
+    # every row says so.
+    matched: list[dict[str, Any]] = []
+    for pilot, others in neighbours.items():
+        for item in items:
+            frame = _item_frame(cur, ctx, item, [pilot, *others])
+            if (frame["office"] == pilot).sum() < ctx.k or len(frame) - (
+                frame["office"] == pilot
+            ).sum() < ctx.k:
+                continue
+            pair = stats.compare_groups(
+                frame,
+                item,
+                a=ctx.spec.groups.a.label,
+                b=ctx.spec.groups.b.label,
+                permutations=0,
+                higher_is_better=_polarity(ctx.survey, item),
+            )
+            matched.append(
+                {
+                    "pilot": pilot,
+                    "compared_with": others,
+                    "item": item,
+                    "n_a": pair.n_a,
+                    "n_b": pair.n_b,
+                    "diff": pair.diff,
+                    "p_mann_whitney": pair.p_mann_whitney,
+                    "caveat": pair.caveat,
+                }
+            )
     return {
         "available": True,
         "indicators": indicators,
         "adjusted": adjusted,
         "neighbours": neighbours,
+        "matched": matched,
         "offices": [
             {key: row[key] for key in ("office", "group", "item", "n", "mean", *indicators)}
             for row in office_rows
@@ -672,11 +722,15 @@ def report_charts(report: Report) -> list[tuple[str, Any]]:
         indicator = report.context["indicators"][0]
         item = report.context["offices"][0]["item"]
         rows = [
-            {"office": row["office"], "kind": row["group"], "indicator": row[indicator],
-             "mean": row["mean"]}
+            {
+                "office": row["office"],
+                "kind": row["group"],
+                "indicator": row[indicator],
+                "mean": row["mean"],
+            }
             for row in report.context["offices"]
             if row["item"] == item
-        ]  # fmt: skip
+        ]
         title = f"{item} nach {indicator}"
         found.append(("context", charts.context_chart(rows, indicator, title)))
     for event in sorted({e["event"] for e in report.events}):
@@ -766,9 +820,17 @@ def _text_block(lines: list[str], size: int = 11, bold: bool = False) -> Any:
 
 
 _TABLE_COLUMNS: Final = (
-    "Frage", "n a", "n b", "Mittel a", "Mittel b", "Diff.", "95 %-Intervall", "p MW",
-    "p Rand.", "p Holm",
-)  # fmt: skip
+    "Frage",
+    "n a",
+    "n b",
+    "Mittel a",
+    "Mittel b",
+    "Diff.",
+    "95 %-Intervall",
+    "p MW",
+    "p Rand.",
+    "p Holm",
+)
 
 
 def _table_chart(report: Report) -> Any:
@@ -783,12 +845,17 @@ def _table_chart(report: Report) -> Any:
             values = [c["item"], "unter k", "", "", "", "", "", "", "", ""]
         else:
             values = [
-                c["item"], str(c["n_a"]), str(c["n_b"]), f"{c['mean_a']:.2f}",
-                f"{c['mean_b']:.2f}", f"{c['diff']:+.2f}",
-                f"{c['ci_low']:.2f} … {c['ci_high']:.2f}", f"{c['p_mann_whitney']:.3f}",
+                c["item"],
+                str(c["n_a"]),
+                str(c["n_b"]),
+                f"{c['mean_a']:.2f}",
+                f"{c['mean_b']:.2f}",
+                f"{c['diff']:+.2f}",
+                f"{c['ci_low']:.2f} … {c['ci_high']:.2f}",
+                f"{c['p_mann_whitney']:.3f}",
                 "" if c.get("p_randomization") is None else f"{c['p_randomization']:.3f}",
                 "" if c.get("p_holm") is None else f"{c['p_holm']:.3f}",
-            ]  # fmt: skip
+            ]
         cells += [
             {"row": index, "col": col, "text": value, "head": False}
             for col, value in zip(_TABLE_COLUMNS, values, strict=True)
