@@ -15,7 +15,6 @@ district is **not** an unemployment rate and must never be shown as one.
 from __future__ import annotations
 
 import csv
-import io
 import re
 from collections.abc import Sequence
 from pathlib import Path
@@ -23,6 +22,7 @@ from typing import Any, Final
 
 import msgspec
 
+from officepulse.csvfiles import open_csv
 from officepulse.storage import Cursor
 
 CSV_HEADER: Final = (
@@ -183,23 +183,7 @@ def parse_district_csv(path: Path) -> list[IndicatorRow]:
 
     Raises DistrictError with one line per problem, each naming file, line and field.
     """
-    try:
-        text = path.read_text(encoding="utf-8-sig")
-    except FileNotFoundError:
-        raise DistrictError(f"{path}: no such file") from None
-    except IsADirectoryError:
-        raise DistrictError(f"{path}: is a directory, not a CSV file") from None
-    except UnicodeDecodeError as exc:
-        raise DistrictError(f"{path}: not UTF-8 text ({exc.reason} at byte {exc.start})") from None
-    rows = csv.reader(io.StringIO(text, newline=""))
-    try:
-        header = next(rows)
-    except StopIteration:
-        raise DistrictError(
-            f"{path}: line 1: empty file, expected header {','.join(CSV_HEADER)}"
-        ) from None
-    except csv.Error as exc:
-        raise DistrictError(f"{path}: line 1: {exc}") from None
+    rows, header, _text = open_csv(path, DistrictError, f"header {','.join(CSV_HEADER)}")
     header = [name.strip().lower() for name in header]
     if tuple(header) != CSV_HEADER:
         raise DistrictError(

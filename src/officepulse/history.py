@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import csv
 import datetime as dt
-import io
 import re
 import threading
 import time
@@ -36,6 +35,7 @@ from typing import Any, Final, Generic, Literal, TypeVar
 import duckdb
 import msgspec
 
+from officepulse.csvfiles import open_csv
 from officepulse.responses import (
     Outcome,
     StoredResponse,
@@ -170,22 +170,9 @@ def _check_header(path: Path, header: Sequence[str], where: str) -> list[str]:
 
 
 def _read_csv(path: Path, progress: Callable[[int, int], None] | None) -> HistoryFile:
-    try:
-        text = path.read_text(encoding="utf-8-sig")
-    except FileNotFoundError:
-        raise HistoryError(f"{path}: no such file") from None
-    except IsADirectoryError:
-        raise HistoryError(f"{path}: is a directory, not a file") from None
-    except UnicodeDecodeError as exc:
-        raise HistoryError(f"{path}: not UTF-8 text ({exc.reason} at byte {exc.start})") from None
+    reader, raw_header, text = open_csv(path, HistoryError)
     total = max(text.count("\n") - 1, 0)
-    reader = csv.reader(io.StringIO(text, newline=""))
-    try:
-        header = [name.strip() for name in next(reader)]
-    except StopIteration:
-        raise HistoryError(f"{path}: line 1: empty file, expected a header") from None
-    except csv.Error as exc:
-        raise HistoryError(f"{path}: line 1: {exc}") from None
+    header = [name.strip() for name in raw_header]
     items = _check_header(path, header, "line 1")
     rows: list[ImportRow] = []
     try:

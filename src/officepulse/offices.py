@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import csv
 import datetime as dt
-import io
 import re
 from collections.abc import Sequence
 from pathlib import Path
@@ -14,6 +13,7 @@ import msgspec
 from litestar import Router, get
 from litestar.datastructures import State
 
+from officepulse.csvfiles import open_csv
 from officepulse.languages import LANGUAGES
 from officepulse.storage import Cursor
 
@@ -203,23 +203,9 @@ def parse_office_csv(path: Path) -> list[CsvOffice]:
 
     Raises OfficeError with one line per problem, each naming file, line and field.
     """
-    try:
-        text = path.read_text(encoding="utf-8-sig")
-    except FileNotFoundError:
-        raise OfficeError(f"{path}: no such file") from None
-    except UnicodeDecodeError as exc:
-        raise OfficeError(f"{path}: not UTF-8 text ({exc.reason} at byte {exc.start})") from None
-    rows = csv.reader(io.StringIO(text, newline=""))
+    rows, header, _text = open_csv(path, OfficeError, f"header {','.join(CSV_HEADER)}")
     problems: list[str] = []
     result: list[CsvOffice] = []
-    try:
-        header = next(rows)
-    except StopIteration:
-        raise OfficeError(
-            f"{path}: line 1: empty file, expected header {','.join(CSV_HEADER)}"
-        ) from None
-    except csv.Error as exc:
-        raise OfficeError(f"{path}: line 1: {exc}") from None
     header = [name.strip().lower() for name in header]
     if tuple(header) != CSV_HEADER:
         raise OfficeError(
