@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import csv
 import io
+from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -39,3 +40,34 @@ def open_csv(
     except csv.Error as exc:
         raise error(f"{path}: line 1: {exc}") from None
     return reader, header, text
+
+
+def check_header(
+    path: Path, header: list[str], expected: tuple[str, ...], error: type[Exception]
+) -> None:
+    """A fixed header, compared without case and surrounding spaces."""
+    found = [name.strip().lower() for name in header]
+    if tuple(found) != expected:
+        raise error(
+            f"{path}: line 1: header is {','.join(found)!r}, expected {','.join(expected)!r}"
+            " (comma-separated)"
+        )
+
+
+def records(
+    path: Path, rows: Reader, columns: tuple[str, ...], problems: list[str]
+) -> Iterator[tuple[int, dict[str, str]]]:
+    """Non-blank rows as (line, fields); wrong widths and CSV syntax go to ``problems``."""
+    try:
+        for values in rows:
+            line = rows.line_num
+            if not any(value.strip() for value in values):
+                continue
+            if len(values) != len(columns):
+                problems.append(
+                    f"{path}: line {line}: expected {len(columns)} fields, got {len(values)}"
+                )
+                continue
+            yield line, dict(zip(columns, (value.strip() for value in values), strict=True))
+    except csv.Error as exc:
+        problems.append(f"{path}: line {rows.line_num}: {exc}")

@@ -14,7 +14,6 @@ district is **not** an unemployment rate and must never be shown as one.
 
 from __future__ import annotations
 
-import csv
 import re
 from collections.abc import Sequence
 from pathlib import Path
@@ -22,7 +21,7 @@ from typing import Any, Final
 
 import msgspec
 
-from officepulse.csvfiles import open_csv
+from officepulse.csvfiles import check_header, open_csv, records
 from officepulse.storage import Cursor
 
 CSV_HEADER: Final = (
@@ -184,31 +183,14 @@ def parse_district_csv(path: Path) -> list[IndicatorRow]:
     Raises DistrictError with one line per problem, each naming file, line and field.
     """
     rows, header, _text = open_csv(path, DistrictError, f"header {','.join(CSV_HEADER)}")
-    header = [name.strip().lower() for name in header]
-    if tuple(header) != CSV_HEADER:
-        raise DistrictError(
-            f"{path}: line 1: header is {','.join(header)!r}, expected {','.join(CSV_HEADER)!r}"
-            " (comma-separated)"
-        )
+    check_header(path, header, CSV_HEADER, DistrictError)
     problems: list[str] = []
     result: list[IndicatorRow] = []
-    try:
-        for values in rows:
-            line = rows.line_num
-            if not any(value.strip() for value in values):
-                continue
-            if len(values) != len(CSV_HEADER):
-                problems.append(
-                    f"{path}: line {line}: expected {len(CSV_HEADER)} fields, got {len(values)}"
-                )
-                continue
-            fields = dict(zip(CSV_HEADER, (value.strip() for value in values), strict=True))
-            row, row_errors = _row_from_fields(line, fields)
-            problems.extend(f"{path}: line {line}: {problem}" for problem in row_errors)
-            if row is not None and not row_errors:
-                result.append(row)
-    except csv.Error as exc:
-        problems.append(f"{path}: line {rows.line_num}: {exc}")
+    for line, fields in records(path, rows, CSV_HEADER, problems):
+        row, row_errors = _row_from_fields(line, fields)
+        problems.extend(f"{path}: line {line}: {problem}" for problem in row_errors)
+        if row is not None and not row_errors:
+            result.append(row)
     problems.extend(f"{path}: {problem}" for problem in duplicate_problems(result))
     if problems:
         raise DistrictError("\n".join(problems))

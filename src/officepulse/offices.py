@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import csv
 import datetime as dt
 import re
 from collections.abc import Sequence
@@ -13,7 +12,7 @@ import msgspec
 from litestar import Router, get
 from litestar.datastructures import State
 
-from officepulse.csvfiles import open_csv
+from officepulse.csvfiles import check_header, open_csv, records
 from officepulse.languages import LANGUAGES
 from officepulse.storage import Cursor
 
@@ -206,28 +205,12 @@ def parse_office_csv(path: Path) -> list[CsvOffice]:
     rows, header, _text = open_csv(path, OfficeError, f"header {','.join(CSV_HEADER)}")
     problems: list[str] = []
     result: list[CsvOffice] = []
-    header = [name.strip().lower() for name in header]
-    if tuple(header) != CSV_HEADER:
-        raise OfficeError(
-            f"{path}: line 1: header is {','.join(header)!r}, expected {','.join(CSV_HEADER)!r}"
-        )
-    try:
-        for values in rows:
-            line = rows.line_num
-            if not any(value.strip() for value in values):
-                continue
-            if len(values) != len(CSV_HEADER):
-                problems.append(
-                    f"{path}: line {line}: expected {len(CSV_HEADER)} fields, got {len(values)}"
-                )
-                continue
-            fields = dict(zip(CSV_HEADER, (value.strip() for value in values), strict=True))
-            office, row_problems = _office_from_fields(fields)
-            problems.extend(f"{path}: line {line}: {problem}" for problem in row_problems)
-            if office is not None and not row_problems:
-                result.append(CsvOffice(line=line, office=office))
-    except csv.Error as exc:
-        problems.append(f"{path}: line {rows.line_num}: {exc}")
+    check_header(path, header, CSV_HEADER, OfficeError)
+    for line, fields in records(path, rows, CSV_HEADER, problems):
+        office, row_problems = _office_from_fields(fields)
+        problems.extend(f"{path}: line {line}: {problem}" for problem in row_problems)
+        if office is not None and not row_problems:
+            result.append(CsvOffice(line=line, office=office))
     seen: dict[str, int] = {}
     for item in result:
         if item.office.id in seen:
