@@ -154,6 +154,7 @@ async def run_operation(
     return Response(msgspec.json.encode(result), media_type="application/json")
 
 
-router = Router(path="/", route_handlers=[run_operation])
+# The guard leaves this to the handler, which checks the loopback address and the server token.
+router = Router(path="/", route_handlers=[run_operation], opt={"access": "server"})
 
 __all__ = ["PROBLEM_JSON", "ServerInfo", "call_remote", "router", "running_server"]

@@ -9,7 +9,7 @@ from typing import Any
 
 import anyio.to_thread
 import msgspec
-from litestar import Litestar, get
+from litestar import Litestar, Router, get
 from litestar.config.compression import CompressionConfig
 from litestar.datastructures import State
 from litestar.enums import ScopeType
@@ -17,11 +17,24 @@ from litestar.openapi import OpenAPIConfig
 from litestar.openapi.plugins import JsonRenderPlugin
 from litestar.types import ASGIApp, Message, Receive, Scope, Send
 
-from officepulse import __version__, admin, kiosk, offices, pages, responses
+from officepulse import (
+    __version__,
+    admin,
+    adminpages,
+    dashboard,
+    evaluate,
+    kiosk,
+    login,
+    pages,
+    responses,
+    summary,
+)
+from officepulse.auth import LoginThrottle, access_guard
 from officepulse.limiter import RepeatLimiter
 from officepulse.problems import EXCEPTION_HANDLERS
 from officepulse.runtime import Runtime
 from officepulse.settings import Settings
+from officepulse.staff import StaffRenderer
 
 access_log = logging.getLogger("officepulse.access")
 
@@ -31,7 +44,7 @@ class Health(msgspec.Struct, frozen=True):
     version: str
 
 
-@get("/healthz", tags=["health"], sync_to_thread=False)
+@get("/healthz", tags=["health"], sync_to_thread=False, opt={"access": "public"})
 def healthz() -> Health:
     """Liveness: the server is up and its database is open."""
     return Health(status="ok", version=__version__)
@@ -98,12 +111,17 @@ def create_app(settings: Settings) -> Litestar:
         # Only the JSON document: the interactive viewers load scripts from CDNs, and no page
         # of officepulse may make a third-party request.
         render_plugins=[JsonRenderPlugin()],
+        openapi_router=Router(path="/schema", route_handlers=[], opt={"access": "public"}),
     )
     handlers: list[Any] = [
         healthz,
         responses.router,
-        offices.router,
+        summary.router,
         admin.router,
+        login.router,
+        dashboard.router,
+        evaluate.router,
+        adminpages.router,
         pages.router,
         pages.static_router,
         kiosk.router,
@@ -114,12 +132,16 @@ def create_app(settings: Settings) -> Litestar:
         lifespan=[lifespan],
         exception_handlers=EXCEPTION_HANDLERS,
         middleware=[access_log_middleware],
+        # One guard for every route: each declares opt["access"]; a route without it is refused.
+        guards=[access_guard],
         openapi_config=openapi,
         state=State(
             {
                 "settings": settings,
                 "pages": pages.PageRenderer(settings.accessibility_contact),
                 "limiter": RepeatLimiter(zone=settings.zone),
+                "staff": StaffRenderer(),
+                "login_throttle": LoginThrottle(),
             }
         ),
         request_max_body_size=1024 * 1024,

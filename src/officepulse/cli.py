@@ -18,6 +18,7 @@ import click
 import msgspec
 
 from officepulse import __version__
+from officepulse.accounts import ROLES, ApiToken, NewToken, User
 from officepulse.admin import RemoteError, call_remote, running_server
 from officepulse.exports import ExportRequest, ExportResult
 from officepulse.i18n import format_catalogue_status
@@ -44,6 +45,11 @@ from officepulse.operations import (
     ReportRequest,
     ReportResult,
     SurveySummary,
+    TokenCreate,
+    TokenFilter,
+    TokenId,
+    UserAdd,
+    UserName,
 )
 from officepulse.qr import qr_command
 from officepulse.runtime import PublishedSurveyChangedError, Runtime, surveys_dir
@@ -393,6 +399,155 @@ def placement_list(office_id: str | None, data_dir: Path | None, as_json: bool) 
         print_json(placements)
         return
     print_table(["office", "placement"], [[p.office, p.placement] for p in placements])
+
+
+# -- accounts --------------------------------------------------------------------------------
+
+
+@main.group()
+def user() -> None:
+    """Staff accounts: administrators, evaluators and office managers."""
+
+
+def _read_password(from_stdin: bool) -> str:
+    if from_stdin:
+        # One line; the trailing newline (and a Windows carriage return) is not part of it.
+        return sys.stdin.readline().rstrip("\r\n")
+    password: str = click.prompt(
+        "Password (at least 12 characters)", hide_input=True, confirmation_prompt=True
+    )
+    return password
+
+
+@user.command("add")
+@click.argument("name")
+@click.option("--role", type=click.Choice(ROLES), required=True, help="What the account may do.")
+@click.option(
+    "--office",
+    "offices",
+    multiple=True,
+    help="An office a manager may see (repeat for several); only for --role manager.",
+)
+@click.option(
+    "--password-stdin", is_flag=True, help="Read the password from the first line of stdin."
+)
+@data_dir_option
+@json_option
+def user_add(
+    name: str,
+    role: str,
+    offices: tuple[str, ...],
+    password_stdin: bool,
+    data_dir: Path | None,
+    as_json: bool,
+) -> None:
+    """Create a staff account (password hashed with argon2id, at least 12 characters)."""
+    settings = make_settings(data_dir=data_dir)
+    password = _read_password(password_stdin)
+    created: User = run_operation(
+        settings,
+        "user.add",
+        UserAdd(name=name, role=role, offices=list(offices), password=password),
+    )
+    if as_json:
+        print_json(created)
+        return
+    where = f" for {', '.join(created.offices)}" if created.offices else ""
+    click.echo(f"added {created.role} {created.name}{where}")
+
+
+@user.command("list")
+@data_dir_option
+@json_option
+def user_list(data_dir: Path | None, as_json: bool) -> None:
+    """List the staff accounts (never their passwords)."""
+    settings = make_settings(data_dir=data_dir)
+    users: list[User] = run_operation(settings, "user.list", NoParams())
+    if as_json:
+        print_json(users)
+        return
+    print_table(
+        ["name", "role", "offices", "state"],
+        [
+            [u.name, u.role, ", ".join(u.offices), "disabled" if u.disabled else "active"]
+            for u in users
+        ],
+    )
+
+
+@user.command("disable")
+@click.argument("name")
+@data_dir_option
+@json_option
+def user_disable(name: str, data_dir: Path | None, as_json: bool) -> None:
+    """Disable an account: its sessions end and its API tokens stop working at once."""
+    settings = make_settings(data_dir=data_dir)
+    disabled: User = run_operation(settings, "user.disable", UserName(name=name))
+    if as_json:
+        print_json(disabled)
+    else:
+        click.echo(f"disabled {disabled.name}; its sessions and API tokens ended")
+
+
+@main.group()
+def token() -> None:
+    """API tokens for scripted downloads (Authorization: Bearer)."""
+
+
+@token.command("create")
+@click.argument("user_name", metavar="USER")
+@click.option("--label", required=True, help='What the token is for, e.g. "nightly export".')
+@data_dir_option
+@json_option
+def token_create(user_name: str, label: str, data_dir: Path | None, as_json: bool) -> None:
+    """Create an API token for USER; it is shown this once and stored only as a hash."""
+    settings = make_settings(data_dir=data_dir)
+    created: NewToken = run_operation(
+        settings, "token.create", TokenCreate(user=user_name, label=label)
+    )
+    if as_json:
+        print_json(created)
+        return
+    click.echo(f"token {created.id} for {created.user} ({created.label}):")
+    click.echo(f"  {created.token}")
+    click.echo("  shown only now: store it where your script reads it")
+
+
+@token.command("list")
+@click.option("--user", "user_name", default=None, help="Only this account's tokens.")
+@data_dir_option
+@json_option
+def token_list(user_name: str | None, data_dir: Path | None, as_json: bool) -> None:
+    """List API tokens (never the tokens themselves)."""
+    settings = make_settings(data_dir=data_dir)
+    tokens: list[ApiToken] = run_operation(settings, "token.list", TokenFilter(user=user_name))
+    if as_json:
+        print_json(tokens)
+        return
+    print_table(
+        ["id", "user", "label", "created", "last used", "state"],
+        [
+            [
+                t.id,
+                t.user,
+                t.label,
+                f"{t.created_at:%Y-%m-%d}",
+                t.last_used_on,
+                "revoked" if t.revoked else "active",
+            ]
+            for t in tokens
+        ],
+    )
+
+
+@token.command("revoke")
+@click.argument("token_id", metavar="ID")
+@data_dir_option
+def token_revoke(token_id: str, data_dir: Path | None) -> None:
+    """Revoke an API token: it stops working at once."""
+    settings = make_settings(data_dir=data_dir)
+    revoked: TokenId = run_operation(settings, "token.revoke", TokenId(id=token_id))
+    click.echo(f"revoked token {revoked.id}")
 
 
 # -- kiosks ----------------------------------------------------------------------------------

@@ -649,6 +649,8 @@ async def _static_headers(response: Any) -> Any:
 router = Router(
     path="/",
     route_handlers=[pair, config, heartbeat, phone_code, kiosk_responses],
+    # Public to the guard: each kiosk endpoint checks its own device token or pairing code.
+    opt={"access": "public"},
 )
 
 static_router = create_static_files_router(
@@ -657,5 +659,6 @@ static_router = create_static_files_router(
     html_mode=True,
     include_in_schema=False,
     name="kiosk",
+    opt={"access": "public"},
     after_request=_static_headers,
 )

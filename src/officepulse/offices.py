@@ -9,8 +9,6 @@ from pathlib import Path
 from typing import Any, Final, Literal
 
 import msgspec
-from litestar import Router, get
-from litestar.datastructures import State
 
 from officepulse.csvfiles import check_header, open_csv, records
 from officepulse.languages import LANGUAGES
@@ -249,41 +247,3 @@ def _office_from_fields(fields: dict[str, str]) -> tuple[Office | None, list[str
     )
     problems.extend(office_problems(office))
     return office, problems
-
-
-# -- HTTP --------------------------------------------------------------------------------------
-
-
-class OfficeOut(msgspec.Struct, frozen=True, kw_only=True):
-    """An office as the public API shows it."""
-
-    id: str
-    name: str
-    kind: OfficeKind
-    type_label: str | None
-    city: str | None
-    district: str | None
-    opened_on: dt.date | None
-    synthetic: bool
-
-
-@get("/api/v1/offices", sync_to_thread=True, tags=["offices"])
-def get_offices(state: State) -> list[OfficeOut]:
-    """List the offices that collect feedback (demo offices are marked ``synthetic``)."""
-    offices = state.runtime.store.read(list_offices)
-    return [
-        OfficeOut(
-            id=o.id,
-            name=o.name,
-            kind=o.kind,
-            type_label=o.type_label,
-            city=o.city,
-            district=o.district,
-            opened_on=o.opened_on,
-            synthetic=o.synthetic,
-        )
-        for o in offices
-    ]
-
-
-router = Router(path="/", route_handlers=[get_offices])

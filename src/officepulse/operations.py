@@ -18,7 +18,7 @@ from typing import Any, Final
 
 import msgspec
 
-from officepulse import demo, districts, events, exports, history, kiosk
+from officepulse import accounts, audit, demo, districts, events, exports, history, kiosk
 from officepulse.offices import (
     CsvOffice,
     Office,
@@ -375,6 +375,107 @@ def _responses_import(runtime: Runtime, params: history.ResponsesImport) -> hist
     return result
 
 
+# -- accounts and API tokens --------------------------------------------------------------------
+
+
+class UserAdd(msgspec.Struct, frozen=True, kw_only=True):
+    name: str
+    role: str
+    offices: list[str] = []
+    password: str
+
+
+class UserName(msgspec.Struct, frozen=True):
+    name: str
+
+
+class TokenCreate(msgspec.Struct, frozen=True, kw_only=True):
+    user: str
+    label: str
+
+
+class TokenFilter(msgspec.Struct, frozen=True):
+    user: str | None = None
+
+
+class TokenId(msgspec.Struct, frozen=True):
+    id: str
+
+
+def _account_write(runtime: Runtime, change: Callable[[Any], Any]) -> Any:
+    try:
+        return runtime.store.write(change).result()
+    except accounts.AccountError as exc:
+        raise OperationError(str(exc)) from None
+
+
+def _user_add(runtime: Runtime, params: UserAdd) -> accounts.User:
+    now = dt.datetime.now(dt.UTC)
+    try:
+        # Hash outside the writer: argon2 takes tens of milliseconds on purpose.
+        accounts.check_password(params.password)
+    except accounts.AccountError as exc:
+        raise OperationError(str(exc)) from None
+
+    def add(cur: Any) -> accounts.User:
+        user = accounts.add_user(
+            cur, params.name, params.role, params.offices, params.password, now
+        )
+        audit.record(cur, audit.CLI_ACTOR, "user.add", user.name, user.role)
+        return user
+
+    user: accounts.User = _account_write(runtime, add)
+    return user
+
+
+def _user_list(runtime: Runtime, _: NoParams) -> list[accounts.User]:
+    return runtime.store.read(accounts.list_users)
+
+
+def _user_disable(runtime: Runtime, params: UserName) -> accounts.User:
+    now = dt.datetime.now(dt.UTC)
+
+    def disable(cur: Any) -> accounts.User:
+        user = accounts.disable_user(cur, params.name, now)
+        audit.record(cur, audit.CLI_ACTOR, "user.disable", user.name)
+        return user
+
+    user: accounts.User = _account_write(runtime, disable)
+    return user
+
+
+def _token_create(runtime: Runtime, params: TokenCreate) -> accounts.NewToken:
+    now = dt.datetime.now(dt.UTC)
+    secret = runtime.settings.secret_key or ""
+
+    def create(cur: Any) -> accounts.NewToken:
+        token = accounts.create_token(cur, secret, params.user, params.label, now)
+        audit.record(cur, audit.CLI_ACTOR, "token.create", token.id, token.user)
+        return token
+
+    token: accounts.NewToken = _account_write(runtime, create)
+    return token
+
+
+def _token_list(runtime: Runtime, params: TokenFilter) -> list[accounts.ApiToken]:
+    user = accounts.normalise_name(params.user) if params.user else None
+    return runtime.store.read(lambda cur: accounts.list_tokens(cur, user))
+
+
+def _token_revoke(runtime: Runtime, params: TokenId) -> TokenId:
+    now = dt.datetime.now(dt.UTC)
+
+    def revoke(cur: Any) -> bool:
+        found = accounts.revoke_token(cur, params.id, now)
+        if found:
+            audit.record(cur, audit.CLI_ACTOR, "token.revoke", params.id)
+        return found
+
+    if not runtime.store.write(revoke).result():
+        raise OperationError(f"token: no API token with id {params.id!r}")
+    return params
+
+
 OPERATIONS: Final[dict[str, Operation]] = {
     op.name: op
     for op in (
@@ -395,6 +496,12 @@ OPERATIONS: Final[dict[str, Operation]] = {
         Operation("districts.import", DistrictImport, DistrictImportResult, _districts_import),
         Operation("districts.map", DistrictMap, districts.OfficeDistrict, _districts_map),
         Operation("districts.list", NoParams, list[districts.District], _districts_list),
+        Operation("user.add", UserAdd, accounts.User, _user_add),
+        Operation("user.list", NoParams, list[accounts.User], _user_list),
+        Operation("user.disable", UserName, accounts.User, _user_disable),
+        Operation("token.create", TokenCreate, accounts.NewToken, _token_create),
+        Operation("token.list", TokenFilter, list[accounts.ApiToken], _token_list),
+        Operation("token.revoke", TokenId, TokenId, _token_revoke),
         Operation(
             "responses.import", history.ResponsesImport, history.ImportResult, _responses_import
         ),

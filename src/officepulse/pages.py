@@ -517,10 +517,12 @@ router = Router(
     path="/",
     route_handlers=[survey_page, submit_survey, accessibility_page],
     exception_handlers={HTTPException: page_error, Exception: page_error},
+    opt={"access": "public"},
 )
 
 static_router = create_static_files_router(
     path="/static",
     directories=[STATIC],
     include_in_schema=False,
+    opt={"access": "public"},
 )

@@ -447,4 +447,4 @@ async def post_response(request: Request[Any, Any, Any], state: State) -> Respon
     return Response(Ack(id=row.id), status_code=status)
 
 
-router = Router(path="/", route_handlers=[post_response])
+router = Router(path="/", route_handlers=[post_response], opt={"access": "public"})

@@ -103,6 +103,13 @@ class Settings(msgspec.Struct, forbid_unknown_fields=True, frozen=True, kw_only=
     burst_window_count: Annotated[
         int, _doc("Kiosk: responses allowed in that window; the next ones are flagged burst.", ge=1)
     ] = 10
+    session_idle_minutes: Annotated[
+        int,
+        _doc("Staff sessions end after this many minutes without a request.", ge=1, le=1440),
+    ] = 30
+    session_max_hours: Annotated[
+        int, _doc("Staff sessions end this many hours after the login at the latest.", ge=1, le=168)
+    ] = 12
     log_level: Annotated[LogLevel, _doc("Lowest level of log lines written to standard error.")] = (
         "info"
     )

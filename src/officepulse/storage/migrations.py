@@ -136,4 +136,46 @@ MIGRATIONS: Final[tuple[Migration, ...]] = (
         );
         """,
     ),
+    Migration(
+        "0008_accounts",
+        """
+        -- Staff accounts. Clients never have one: nothing here is ever joined with responses.
+        CREATE TABLE users (
+            name VARCHAR PRIMARY KEY,
+            password_hash VARCHAR NOT NULL,
+            role VARCHAR NOT NULL CHECK (role IN ('admin', 'evaluator', 'manager')),
+            offices VARCHAR[] NOT NULL DEFAULT [],
+            disabled_at TIMESTAMPTZ,
+            created_at TIMESTAMPTZ NOT NULL
+        );
+        -- Server-side sessions: only a keyed hash of the cookie's value is kept.
+        CREATE TABLE sessions (
+            id_hash VARCHAR PRIMARY KEY,
+            user_name VARCHAR NOT NULL,
+            csrf_token VARCHAR NOT NULL,
+            created_at TIMESTAMPTZ NOT NULL,
+            last_seen TIMESTAMPTZ NOT NULL
+        );
+        -- API tokens for scripted downloads, shown once and stored as keyed hashes.
+        CREATE TABLE api_tokens (
+            id VARCHAR PRIMARY KEY,
+            user_name VARCHAR NOT NULL,
+            label VARCHAR NOT NULL,
+            token_hash VARCHAR NOT NULL UNIQUE,
+            created_at TIMESTAMPTZ NOT NULL,
+            last_used_on DATE,
+            revoked_at TIMESTAMPTZ
+        );
+        -- Who viewed, exported or changed what: accounts only, never a client.
+        CREATE SEQUENCE audit_log_id_seq;
+        CREATE TABLE audit_log (
+            id BIGINT PRIMARY KEY DEFAULT nextval('audit_log_id_seq'),
+            happened_at TIMESTAMPTZ NOT NULL,
+            actor VARCHAR NOT NULL,
+            action VARCHAR NOT NULL,
+            target VARCHAR,
+            detail VARCHAR
+        );
+        """,
+    ),
 )
