@@ -6,6 +6,7 @@ import os
 import shutil
 import uuid
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -123,6 +124,7 @@ def axe_violations(page: Page) -> list[tuple[str, str]]:
     return [(v["id"], v["nodes"][0]["html"][:120]) for v in violations]
 
 
+@contextmanager
 def app_with_offices(
     settings: Settings, offices: list[Office], placements: list[tuple[str, str]]
 ) -> Iterator[tuple[Litestar, TestClient[Litestar]]]:
@@ -139,3 +141,55 @@ def app_with_offices(
         runtime.store.write(setup).result()
         runtime.changed()
         yield app, test_client
+
+
+# -- staff accounts ----------------------------------------------------------------------------
+
+STAFF_PASSWORD = "correct horse battery"  # noqa: S105 - a test password
+
+
+def add_user(
+    app: Litestar,
+    name: str,
+    role: str,
+    offices: tuple[str, ...] = (),
+    password: str = STAFF_PASSWORD,
+) -> None:
+    """Create a staff account through the same operation as `officepulse user add`."""
+    from officepulse.operations import OPERATIONS, UserAdd
+
+    runtime: Runtime = app.state.runtime
+    OPERATIONS["user.add"].run(
+        runtime, UserAdd(name=name, role=role, offices=list(offices), password=password)
+    )
+
+
+def csrf_token_in(html: str) -> str:
+    """The CSRF token of the first form on a page."""
+    import re
+
+    found = re.search(r'name="csrf_token" value="([^"]+)"', html)
+    assert found, "no CSRF token on the page"
+    return found.group(1)
+
+
+def login(client: TestClient[Litestar], name: str, password: str = STAFF_PASSWORD) -> str:
+    """Log the test client in as ``name``; returns the session's CSRF token for forms."""
+    form = client.get("/login")
+    answer = client.post(
+        "/login",
+        data={"name": name, "password": password, "csrf_token": csrf_token_in(form.text)},
+        follow_redirects=False,
+    )
+    assert answer.status_code == 303, answer.text
+    # Every staff page (even an error page) carries the logout form with the session's token.
+    return csrf_token_in(client.get("/dashboard/no-such-page").text)
+
+
+def browser_login(page: Page, base: str, name: str, password: str = STAFF_PASSWORD) -> None:
+    """Log a browser page in through the real login form."""
+    page.goto(f"{base}/login")
+    page.fill("#name", name)
+    page.fill("#password", password)
+    page.click("main button[type=submit]")
+    page.wait_for_load_state()

@@ -31,14 +31,15 @@ CORE = ("stress_now", "respect", "rooms", "effort", "overall")
 
 @pytest.fixture
 def kiosk_app(settings: Settings) -> Iterator[tuple[Litestar, Client]]:
-    yield from app_with_offices(
+    with app_with_offices(
         settings,
         [
             Office(id="mh-u25", name="U-25 Haus", kind="pilot"),
             Office(id="mh-main", name="Hauptstelle", kind="conventional"),
         ],
         [("mh-u25", "entrance")],
-    )
+    ) as app_and_client:
+        yield app_and_client
 
 
 def add_kiosk(app: Litestar, office: str = "mh-u25", placement: str | None = "entrance") -> Any:

@@ -28,7 +28,7 @@ CORE = ("stress_now", "respect", "rooms", "effort", "overall")
 
 @pytest.fixture
 def page_app(settings: Settings) -> Iterator[tuple[Litestar, Client]]:
-    yield from app_with_offices(
+    with app_with_offices(
         settings,
         [
             Office(id="mh-u25", name="U-25 Haus Mülheim", kind="pilot"),
@@ -36,7 +36,8 @@ def page_app(settings: Settings) -> Iterator[tuple[Litestar, Client]]:
             Office(id="demo-x", name="Demo Office", kind="pilot", synthetic=True),
         ],
         [("mh-u25", "waiting")],
-    )
+    ) as app_and_client:
+        yield app_and_client
 
 
 def form_of(html: str) -> dict[str, str]:

@@ -13,7 +13,7 @@ from pathlib import Path
 import duckdb
 import httpx
 
-from .conftest import valid_response
+from .conftest import csrf_token_in, valid_response
 from .serverproc import run_cli, server_process
 
 CORE = ("stress_now", "respect", "rooms", "effort", "overall")
@@ -128,7 +128,21 @@ def test_demo_command_serves_synthetic_data(tmp_path: Path) -> None:
     data = tmp_path / "demo"
     args = ("demo", "--responses", "4000")
     with server_process(data, args=args) as (base, _process):
-        offices = httpx.get(f"{base}/api/v1/offices").json()
+        # the demo's evaluator account, with the password the demo printed and kept
+        password = (data / "demo-password").read_text(encoding="utf-8").strip()
+        assert (data / "demo-password").stat().st_mode & 0o777 == 0o600
+        with httpx.Client(base_url=base) as staff:
+            form = staff.get("/login")
+            logged_in = staff.post(
+                "/login",
+                data={
+                    "name": "demo-evaluator",
+                    "password": password,
+                    "csrf_token": csrf_token_in(form.text),
+                },
+            )
+            assert logged_in.status_code == 303
+            offices = staff.get("/api/v1/offices").json()
         assert len(offices) == 6
         assert all(o["synthetic"] and "(Demo)" in o["name"] for o in offices)
         assert sum(o["kind"] == "pilot" for o in offices) == 3

@@ -5,14 +5,15 @@ from __future__ import annotations
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from typing import Any
+from typing import Any, Final
 
 import anyio.to_thread
 import msgspec
-from litestar import Litestar, Router, get
+from litestar import Litestar, Request, Response, Router, get
 from litestar.config.compression import CompressionConfig
 from litestar.datastructures import State
 from litestar.enums import ScopeType
+from litestar.exceptions import HTTPException
 from litestar.openapi import OpenAPIConfig
 from litestar.openapi.plugins import JsonRenderPlugin
 from litestar.types import ASGIApp, Message, Receive, Scope, Send
@@ -31,10 +32,10 @@ from officepulse import (
 )
 from officepulse.auth import LoginThrottle, access_guard
 from officepulse.limiter import RepeatLimiter
-from officepulse.problems import EXCEPTION_HANDLERS
+from officepulse.problems import EXCEPTION_HANDLERS, handle_http_exception, not_found_as_problem
 from officepulse.runtime import Runtime
 from officepulse.settings import Settings
-from officepulse.staff import StaffRenderer
+from officepulse.staff import StaffRenderer, staff_error
 
 access_log = logging.getLogger("officepulse.access")
 
@@ -81,6 +82,16 @@ def access_log_middleware(app: ASGIApp) -> ASGIApp:
     return middleware
 
 
+STAFF_PREFIXES: Final = ("/dashboard", "/admin")
+
+
+def _http_error(request: Request[Any, Any, Any], exc: HTTPException) -> Response[Any]:
+    """Errors outside any router (e.g. an unknown path): a page in the staff area, else JSON."""
+    if request.url.path.startswith(STAFF_PREFIXES):
+        return staff_error(request, exc)
+    return handle_http_exception(request, exc)
+
+
 def create_app(settings: Settings) -> Litestar:
     """Build the officepulse application for ``settings``.
 
@@ -111,7 +122,15 @@ def create_app(settings: Settings) -> Litestar:
         # Only the JSON document: the interactive viewers load scripts from CDNs, and no page
         # of officepulse may make a third-party request.
         render_plugins=[JsonRenderPlugin()],
-        openapi_router=Router(path="/schema", route_handlers=[], opt={"access": "public"}),
+        # The schema's own routes are not part of the API; an unknown /schema/... path is a
+        # problem like every other error (Litestar would answer with an HTML page).
+        openapi_router=Router(
+            path="/schema",
+            route_handlers=[],
+            include_in_schema=False,
+            after_request=not_found_as_problem,
+            opt={"access": "public"},
+        ),
     )
     handlers: list[Any] = [
         healthz,
@@ -130,7 +149,7 @@ def create_app(settings: Settings) -> Litestar:
     return Litestar(
         route_handlers=handlers,
         lifespan=[lifespan],
-        exception_handlers=EXCEPTION_HANDLERS,
+        exception_handlers={**EXCEPTION_HANDLERS, HTTPException: _http_error},
         middleware=[access_log_middleware],
         # One guard for every route: each declares opt["access"]; a route without it is refused.
         guards=[access_guard],

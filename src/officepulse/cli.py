@@ -211,7 +211,7 @@ def demo(
     """Load clearly labelled synthetic demo data, then serve it."""
     from rich.progress import Progress
 
-    from officepulse.demo import DemoError, DemoParams, load_demo
+    from officepulse.demo import DemoError, DemoParams, ensure_demo_accounts, load_demo
 
     if data_dir is None and env_name("data_dir") not in os.environ:
         data_dir = Path(DEMO_DATA_DIR)
@@ -227,6 +227,7 @@ def demo(
                 DemoParams(responses=responses, seed=seed),
                 progress=lambda done, total: bar.update(task, completed=done, total=total),
             )
+        names, password = ensure_demo_accounts(runtime)
     except DemoError as exc:
         fail(str(exc))
     finally:
@@ -244,7 +245,8 @@ def demo(
     click.echo("officepulse demo (all offices and figures are synthetic):")
     click.echo(f"  survey:   {base}/s/demo-muelheim-u25?p=waiting")
     click.echo(f"  health:   {base}/healthz")
-    click.echo(f"  offices:  {base}/api/v1/offices")
+    click.echo(f"  staff:    {base}/login as {', '.join(names)}")
+    click.echo(f"            password {password} (kept in {settings.data_dir}/demo-password)")
     click.echo(f"  submit:   POST {base}/api/v1/responses")
     click.echo(f"  API spec: {base}/schema/openapi.json")
     click.echo("Press Ctrl+C to stop.")

@@ -15,15 +15,19 @@ can label it. The planted effects, which the reports should find again:
 from __future__ import annotations
 
 import datetime as dt
+import os
 import random
+import secrets
 import uuid
 from collections.abc import Callable
 from functools import partial
+from pathlib import Path
 from typing import Final
 from zoneinfo import ZoneInfo
 
 import msgspec
 
+from officepulse import accounts
 from officepulse.offices import Office, insert_offices, insert_placement
 from officepulse.responses import Channel, StoredResponse, coarsen_time, commit_responses
 from officepulse.runtime import Runtime
@@ -259,3 +263,45 @@ def load_demo(
         if progress is not None:
             progress(done, len(rows))
     return DemoResult(True, len(DEMO_OFFICES), len(rows), "demo data loaded")
+
+
+# -- demo accounts -----------------------------------------------------------------------------
+
+DEMO_PASSWORD_FILE: Final = "demo-password"  # noqa: S105 - a file name
+DEMO_ACCOUNTS: Final[tuple[tuple[str, str, tuple[str, ...]], ...]] = (
+    ("demo-admin", "admin", ()),
+    ("demo-evaluator", "evaluator", ()),
+    ("demo-manager", "manager", ("demo-muelheim-u25",)),
+)
+
+
+def demo_password(data_dir: Path) -> str:
+    """The demo accounts' password: made once per demo data directory, kept there (0600).
+
+    It is random rather than documented, because a demo server may well be reachable from
+    other machines.
+    """
+    path = data_dir / DEMO_PASSWORD_FILE
+    if path.exists():
+        return path.read_text(encoding="utf-8").strip()
+    password = "-".join(secrets.token_hex(3) for _ in range(3))
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "w", encoding="utf-8") as handle:
+        handle.write(password + "\n")
+    return password
+
+
+def ensure_demo_accounts(runtime: Runtime) -> tuple[list[str], str]:
+    """The demo's staff accounts (admin, evaluator, manager of the U-25 house) and password."""
+    password = demo_password(runtime.settings.data_dir)
+    now = dt.datetime.now(dt.UTC)
+
+    def add(cur: Cursor) -> None:
+        existing = {user.name for user in accounts.list_users(cur)}
+        for name, role, offices in DEMO_ACCOUNTS:
+            if name not in existing:
+                accounts.add_user(cur, name, role, list(offices), password, now)
+
+    runtime.store.write(add).result()
+    return [name for name, _, _ in DEMO_ACCOUNTS], password
+

@@ -19,9 +19,10 @@ import hmac
 import secrets
 import threading
 import time
+import uuid
 from collections import deque
 from dataclasses import dataclass, field
-from typing import Any, Final
+from typing import Annotated, Any, Final
 
 import anyio.to_thread
 import msgspec
@@ -33,7 +34,7 @@ from officepulse.content import content_dir
 from officepulse.i18n import gettext_for
 from officepulse.languages import LANGUAGES
 from officepulse.offices import get_office
-from officepulse.problems import FieldError, ProblemError
+from officepulse.problems import FieldError, ProblemError, json_body, problem_responses
 from officepulse.qr import qr_svg, survey_url
 from officepulse.responses import (
     Outcome,
@@ -53,6 +54,7 @@ PHONE_WINDOW_SECONDS: Final = 300  # a new phone code every 5 minutes ...
 PHONE_WINDOWS_ACCEPTED: Final = 3  # ... accepted for 15 minutes
 HEARTBEAT_SECONDS: Final = 60
 MAX_BATCH: Final = 500
+MAX_QUEUE_LENGTH: Final = 2**31 - 1
 # A tablet's clock may be off, and a queue may wait through a long outage; outside these
 # bounds the server's receive time is used instead.
 MAX_QUEUED_AGE: Final = dt.timedelta(days=14)
@@ -376,8 +378,35 @@ class PairRequest(msgspec.Struct, forbid_unknown_fields=True):
 
 
 class Heartbeat(msgspec.Struct, forbid_unknown_fields=True):
+    """The tablet's health report."""
+
     app_version: str
-    queue_length: int
+    # Bounded by the database column (INTEGER): a larger number is refused with 422 instead of
+    # failing in the UPDATE.
+    queue_length: Annotated[int, msgspec.Meta(ge=0, le=MAX_QUEUE_LENGTH)]
+
+
+class KioskResponseIn(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
+    """One queued response of a kiosk (documents the batch body; items are checked one by one).
+
+    Office, channel and placement come from the device token; ``completed_at`` is used in
+    memory only, and coarsened like every other time before it is stored.
+    """
+
+    id: uuid.UUID
+    survey: str
+    version: int
+    lang: str
+    answers: dict[str, int]
+    comment: str | None = None
+    completed_at: dt.datetime | None = None
+    partial: bool = False
+
+
+class KioskBatch(msgspec.Struct, forbid_unknown_fields=True):
+    """What a kiosk sends from its queue: a 200 answer reports each response on its own."""
+
+    responses: Annotated[list[KioskResponseIn], msgspec.Meta(max_length=MAX_BATCH)]
 
 
 class KioskResult(msgspec.Struct, omit_defaults=True):
@@ -446,7 +475,26 @@ async def _config_for(runtime: Runtime, kiosk: KioskAuth) -> Any:
     return office, kiosk_config(runtime, survey, office.default_lang, office.synthetic)
 
 
-@post("/api/v1/kiosk/pair", tags=["kiosk"], status_code=201, request_max_body_size=4096)
+_NOT_PAIRED: Final = "No valid device token: the tablet must be paired (again)"
+
+
+@post(
+    "/api/v1/kiosk/pair",
+    tags=["kiosk"],
+    status_code=201,
+    request_max_body_size=4096,
+    operation_class=json_body(PairRequest, "The one-time pairing code"),
+    responses=problem_responses(
+        {
+            400: "The body is not valid JSON",
+            403: "The pairing code is wrong, used or expired",
+            409: "The kiosk's office or survey no longer exists",
+            413: "Body larger than 4 KiB",
+            422: "The body is not of the documented shape",
+            429: "Too many wrong codes from this address; wait (Retry-After)",
+        }
+    ),
+)
 async def pair(request: Request[Any, Any, Any], state: State) -> Response[Any]:
     """Exchange a one-time pairing code for a device token and the kiosk's configuration."""
     kiosks = _state(state)
@@ -486,7 +534,13 @@ async def pair(request: Request[Any, Any, Any], state: State) -> Response[Any]:
     return Response(body, status_code=201, headers={"Cache-Control": "no-store"})
 
 
-@get("/api/v1/kiosk/config", tags=["kiosk"])
+@get(
+    "/api/v1/kiosk/config",
+    tags=["kiosk"],
+    responses=problem_responses(
+        {401: _NOT_PAIRED, 409: "The kiosk's office or survey no longer exists"}
+    ),
+)
 async def config(request: Request[Any, Any, Any], state: State) -> Response[Any]:
     """The kiosk's current configuration (survey, languages, texts, timings)."""
     kiosks = _state(state)
@@ -495,7 +549,21 @@ async def config(request: Request[Any, Any, Any], state: State) -> Response[Any]
     return Response(body, headers={"Cache-Control": "no-cache"})
 
 
-@post("/api/v1/kiosk/heartbeat", tags=["kiosk"], status_code=204, request_max_body_size=4096)
+@post(
+    "/api/v1/kiosk/heartbeat",
+    tags=["kiosk"],
+    status_code=204,
+    request_max_body_size=4096,
+    operation_class=json_body(Heartbeat, "App version and queue length of the tablet"),
+    responses=problem_responses(
+        {
+            400: "The body is not valid JSON",
+            401: _NOT_PAIRED,
+            413: "Body larger than 4 KiB",
+            422: "The body is not of the documented shape",
+        }
+    ),
+)
 async def heartbeat(request: Request[Any, Any, Any], state: State) -> None:
     """The tablet's health: app version and how many responses wait in its queue."""
     kiosks = _state(state)
@@ -507,13 +575,17 @@ async def heartbeat(request: Request[Any, Any, Any], state: State) -> None:
             lambda cur: cur.execute(
                 "UPDATE kiosks SET last_heartbeat = ?, queue_length = ?, app_version = ?"
                 " WHERE id = ?",
-                [now, max(0, beat.queue_length), beat.app_version[:64], kiosk.id],
+                [now, beat.queue_length, beat.app_version[:64], kiosk.id],
             )
         )
     )
 
 
-@get("/api/v1/kiosk/phone-code", tags=["kiosk"])
+@get(
+    "/api/v1/kiosk/phone-code",
+    tags=["kiosk"],
+    responses=problem_responses({401: _NOT_PAIRED}),
+)
 async def phone_code(request: Request[Any, Any, Any], state: State) -> Response[Any]:
     """The QR code for clients who prefer their own phone; it changes every 5 minutes."""
     kiosks = _state(state)
@@ -551,7 +623,16 @@ def _completed_at(raw: object, received: dt.datetime) -> dt.datetime:
     tags=["kiosk"],
     status_code=200,
     request_max_body_size=1024 * 1024,
-    responses={},
+    operation_class=json_body(KioskBatch, "Responses from the kiosk's queue"),
+    responses=problem_responses(
+        {
+            400: "The body is not valid JSON",
+            401: _NOT_PAIRED,
+            413: f"More than {MAX_BATCH} responses, or a body larger than 1 MiB",
+            422: 'The body is not {"responses": [...]}',
+            503: "Storing failed; nothing was acknowledged. Retry",
+        }
+    ),
 )
 async def kiosk_responses(request: Request[Any, Any, Any], state: State) -> BatchResult:
     """A batch from a kiosk's queue; each response is created, duplicate or rejected."""

@@ -10,6 +10,8 @@ from typing import Any, Final
 import anyio.to_thread
 from litestar import Request, Response, Router, get, post
 from litestar.datastructures import Cookie, State
+from litestar.exceptions import NotFoundException
+from litestar.params import FromPath
 from litestar.response import Redirect
 
 from officepulse import accounts, audit
@@ -62,7 +64,7 @@ async def _login_page(
     runtime: Runtime = state.runtime
     nonce = secrets.token_urlsafe(24)
     notice = None
-    if session_expired(request):
+    if session_expired(request) or request.query_params.get("expired") == "1":
         notice = "Ihre Sitzung ist abgelaufen. Bitte melden Sie sich erneut an."
     await principal_of(request)
     response = renderer(request).render(
@@ -194,9 +196,19 @@ async def home(request: Request[Any, Any, Any]) -> Response[Any]:
     return Redirect("/dashboard/offices", status_code=303)
 
 
+@get(["/dashboard/{rest:path}", "/admin/{rest:path}"], opt={"access": "login"})
+async def staff_not_found(rest: FromPath[str]) -> None:
+    """Unknown staff pages: a 404 page with the account's menu, after the login check.
+
+    Anonymous visitors are sent to the login first, so the staff area does not reveal which
+    of its paths exist.
+    """
+    raise NotFoundException(f"Unknown page: {rest}")
+
+
 router = Router(
     path="/",
-    route_handlers=[login_form, login, logout, home],
+    route_handlers=[login_form, login, logout, home, staff_not_found],
     exception_handlers=STAFF_EXCEPTION_HANDLERS,
     include_in_schema=False,
 )

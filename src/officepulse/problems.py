@@ -3,17 +3,26 @@
 Every error leaves the server as ``application/problem+json`` with ``type``, ``title``,
 ``status`` and ``detail``; validation errors add ``errors``: one entry per bad field with a
 JSON pointer into the request body, so a client can fix everything in one round trip.
+
+The OpenAPI helpers at the end declare these errors (and the JSON bodies that handlers decode
+themselves) in the API's schema, so that the document describes what the server really answers.
 """
 
 from __future__ import annotations
 
+import dataclasses
+import inspect
 import logging
+from collections.abc import Mapping
 from http import HTTPStatus
 from typing import Any, Final
 
 import msgspec
 from litestar import Request, Response
 from litestar.exceptions import HTTPException
+from litestar.openapi.datastructures import ResponseSpec
+from litestar.openapi.spec import OpenAPIMediaType, Operation, RequestBody, Schema
+from litestar.openapi.spec.enums import OpenAPIFormat, OpenAPIType
 
 log = logging.getLogger(__name__)
 
@@ -127,3 +136,102 @@ EXCEPTION_HANDLERS: Final[dict[type[Exception] | int, Any]] = {
     HTTPException: handle_http_exception,
     Exception: handle_unexpected,
 }
+
+
+# -- OpenAPI declarations -----------------------------------------------------------------------
+
+
+def problem_responses(described: Mapping[int, str]) -> dict[int, ResponseSpec]:
+    """Declare error statuses of an operation as problem-details answers.
+
+    Without this, Litestar documents its own error shape (``status_code``, ``detail``,
+    ``extra``) as ``application/json``, which is not what the exception handlers above send.
+    """
+    return {
+        status: ResponseSpec(
+            Problem,
+            description=description,
+            media_type=PROBLEM_JSON,
+            # Generated examples are random strings that change with every start of the server.
+            generate_examples=False,
+        )
+        for status, description in described.items()
+    }
+
+
+# JSON Schema keywords -> fields of Litestar's Schema (``anyOf`` -> ``any_of``, ...).
+_SCHEMA_FIELDS: Final = {
+    field.metadata.get("alias", field.name): field.name for field in dataclasses.fields(Schema)
+}
+_SUBSCHEMA: Final = frozenset({"items", "additionalProperties", "not"})
+_SUBSCHEMA_LISTS: Final = frozenset({"anyOf", "oneOf", "allOf", "prefixItems"})
+
+
+def _schema_object(node: Mapping[str, Any], defs: Mapping[str, Any]) -> Schema:
+    """Litestar's Schema for a JSON Schema node from msgspec, with every ``$ref`` inlined."""
+    if "$ref" in node:
+        target = defs[str(node["$ref"]).rsplit("/", 1)[-1]]
+        node = {**target, **{key: value for key, value in node.items() if key != "$ref"}}
+    values: dict[str, Any] = {}
+    for key, value in node.items():
+        if key == "$defs":
+            continue
+        if key == "properties":
+            value = {name: _schema_object(sub, defs) for name, sub in value.items()}
+        elif key in _SUBSCHEMA and isinstance(value, Mapping):
+            value = _schema_object(value, defs)
+        elif key in _SUBSCHEMA_LISTS:
+            value = [_schema_object(sub, defs) for sub in value]
+        elif key == "type":
+            value = (
+                [OpenAPIType(t) for t in value] if isinstance(value, list) else OpenAPIType(value)
+            )
+        elif key == "format":
+            value = OpenAPIFormat(value)
+        elif key == "description":
+            value = inspect.cleandoc(value)  # msgspec passes docstrings on as written
+        values[_SCHEMA_FIELDS[key]] = value
+    return Schema(**values)
+
+
+def json_schema_of(body_type: Any) -> Schema:
+    """The JSON Schema msgspec derives from ``body_type``, as a self-contained Litestar Schema."""
+    generated = msgspec.json.schema(body_type)
+    return _schema_object(generated, generated.get("$defs", {}))
+
+
+def json_body(body_type: Any, description: str) -> type[Operation]:
+    """An ``operation_class`` that documents a JSON request body of ``body_type``.
+
+    The API's handlers read the raw body and decode it themselves (to answer with problem
+    details that name every bad field), so Litestar sees no ``data`` parameter to document.
+    """
+
+    @dataclasses.dataclass
+    class JsonBodyOperation(Operation):
+        def __post_init__(self) -> None:
+            self.request_body = RequestBody(
+                content={"application/json": OpenAPIMediaType(schema=json_schema_of(body_type))},
+                description=description,
+                required=True,
+            )
+
+    return JsonBodyOperation
+
+
+def not_found_as_problem(response: Response[Any]) -> Response[Any]:
+    """An ``after_request`` hook: a 404 that a handler *returned* becomes problem details.
+
+    Litestar's schema router answers unknown paths below ``/schema`` with an HTML page of its
+    own instead of raising, so the exception handlers above never see it.
+    """
+    if response.status_code == 404 and response.media_type != PROBLEM_JSON:
+        return problem_response(
+            Problem(
+                type=TYPE_BASE + "not-found",
+                title="Not Found",
+                status=404,
+                detail="There is no such document; the API's schema is /schema/openapi.json.",
+            )
+        )
+    return response

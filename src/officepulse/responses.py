@@ -24,7 +24,7 @@ from litestar.openapi.datastructures import ResponseSpec
 
 from officepulse.languages import LANGUAGES
 from officepulse.offices import PLACEMENT_RE
-from officepulse.problems import FieldError, Problem, ProblemError
+from officepulse.problems import FieldError, ProblemError, json_body, problem_responses
 from officepulse.runtime import Runtime
 from officepulse.scrub import scrub_comment
 from officepulse.storage import Batch, Cursor, StoreClosedError
@@ -409,12 +409,24 @@ def _is_json(content_type: str) -> bool:
     tags=["responses"],
     request_max_body_size=MAX_BODY_BYTES,
     status_code=201,
+    operation_class=json_body(ResponseIn, "One client's answers"),
+    response_description="Stored: the response with this id is durably committed",
     responses={
-        200: ResponseSpec(Ack, description="Identical retry: already stored, nothing added"),
-        409: ResponseSpec(Problem, description="The id is stored with different content"),
-        413: ResponseSpec(Problem, description="Body larger than 16 KiB"),
-        415: ResponseSpec(Problem, description="Body is not JSON"),
-        422: ResponseSpec(Problem, description="Every bad field, with a JSON pointer"),
+        200: ResponseSpec(
+            Ack,
+            description="Identical retry: already stored, nothing added",
+            generate_examples=False,
+        ),
+        **problem_responses(
+            {
+                400: "The body is not valid JSON",
+                409: "The id is stored with different content",
+                413: "Body larger than 16 KiB",
+                415: "Body is not JSON",
+                422: "Every bad field, with a JSON pointer",
+                503: "Nothing was stored (the server is shutting down or storing failed); retry",
+            }
+        ),
     },
 )
 async def post_response(request: Request[Any, Any, Any], state: State) -> Response[Ack]:

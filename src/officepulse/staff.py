@@ -16,7 +16,14 @@ from litestar import Request, Response
 from litestar.exceptions import HTTPException
 from litestar.response import Redirect
 
-from officepulse.auth import CSRF_FIELD, LoginRequired, Principal, cached_principal, login_url
+from officepulse.auth import (
+    CSRF_FIELD,
+    LoginRequired,
+    Principal,
+    cached_principal,
+    login_url,
+    session_expired,
+)
 from officepulse.pages import SECURITY_HEADERS
 
 TEMPLATES: Final = Path(__file__).parent / "templates"
@@ -118,7 +125,10 @@ MESSAGES: Final[dict[int, tuple[str, str]]] = {
 def staff_error(request: Request[Any, Any, Any], exc: Exception) -> Response[Any]:
     """Errors on staff pages: 401 sends to the login, others are short German pages."""
     if isinstance(exc, LoginRequired):
-        return Redirect(login_url(request.url.path, request.url.query), status_code=303)
+        target = login_url(request.url.path, request.url.query)
+        if session_expired(request):
+            target += "&expired=1"
+        return Redirect(target, status_code=303)
     status = exc.status_code if isinstance(exc, HTTPException) else 500
     heading, text = MESSAGES.get(
         status, ("Fehler", "Die Seite konnte nicht erstellt werden; es wurde nichts geändert.")
