@@ -251,3 +251,86 @@ def test_context_section_adjusts_for_district_indicators(demo: Path, tmp_path: P
     result = run_cli(["report", str(spec), "--out", str(html_out), "--data-dir", str(demo)])
     assert result.returncode == 0, result.stderr
     assert "Kontext der Stadtteile" in html_out.read_text(encoding="utf-8")
+
+
+# -- differencing: a filtered report next to the unfiltered one ---------------------------------
+
+
+def _differencing_runtime(tmp_path: Path) -> Any:
+    import datetime as dt
+    import uuid
+
+    from officepulse.offices import Office, insert_offices
+    from officepulse.responses import StoredResponse, commit_responses
+    from officepulse.runtime import Runtime
+
+    from .conftest import make_settings
+
+    runtime = Runtime.open(make_settings(tmp_path / "data"))
+    offices = [Office(id=f"p{i}", name=f"Pilot {i}", kind="pilot") for i in range(2)] + [
+        Office(id=f"c{i}", name=f"Herkömmlich {i}", kind="conventional") for i in range(2)
+    ]
+    rows = []
+    start = dt.datetime(2026, 1, 5, 10)
+    for office in offices:
+        for i in range(30):
+            # Pilot offices: 2 of their 60 responses came by kiosk; the rest by QR code.
+            channel = "kiosk" if office.kind == "pilot" and i == 0 else "qr"
+            # January has 3 responses per group, February and March the rest.
+            month = 0 if i < 2 and office.id.endswith("0") else 1 + i % 2
+            rows.append(
+                StoredResponse(
+                    id=uuid.uuid4(),
+                    office_id=office.id,
+                    survey_id="atmosphere",
+                    survey_version=1,
+                    channel=channel,
+                    placement=None,
+                    kiosk_id=None,
+                    lang="de",
+                    received_at=start + dt.timedelta(days=31 * month + i % 7),
+                    answers={"stress_now": 1 + i % 5, "rooms": 1 + (i * 3) % 5},
+                    comment=None,
+                    flags=(),
+                )
+            )
+
+    def setup(cur: Any) -> None:
+        insert_offices(cur, offices)
+        commit_responses(cur, rows)
+
+    runtime.store.write(setup).result()
+    return runtime
+
+
+def test_a_filter_that_leaves_out_fewer_than_k_hides_the_filtered_numbers(
+    tmp_path: Path, survey: Survey
+) -> None:
+    import msgspec
+
+    from officepulse.report import FilterSpec, build_report
+
+    spec_file = tmp_path / "small.toml"
+    spec_file.write_text(SMALL_SPEC, encoding="utf-8")
+    spec = load_spec(spec_file, survey)
+    runtime = _differencing_runtime(tmp_path)
+    try:
+        plain = build_report(runtime, spec, None, None)
+        assert not any(c["suppressed"] for c in plain.comparisons)
+        qr_only = msgspec.structs.replace(spec, filters=FilterSpec(channel="qr"))
+        filtered = build_report(runtime, qr_only, None, None)
+        # The QR-only pilot figures minus the plain ones would be the 2 kiosk responses.
+        assert all(c["suppressed"] for c in filtered.comparisons)
+        assert not [d for d in filtered.distribution if d["group"] == "Pilot"]
+        pilot = {(t["item"], t["period"]): t["suppressed"] for t in filtered.trends
+                 if t["group"] == "Pilot"}  # fmt: skip
+        # February holds one of the kiosk responses, March none: only March keeps its numbers.
+        assert pilot[("rooms", "2026-02-01")] is True
+        assert pilot[("rooms", "2026-03-01")] is False
+        # Complementary suppression over periods: January (3 responses per group) is hidden,
+        # and so is one more month, so that the total cannot give January back.
+        for group in ("Pilot", "Herkömmlich"):
+            months = [t for t in plain.trends if t["group"] == group and t["item"] == "rooms"]
+            assert sum(t["suppressed"] for t in months) >= 2 or all(t["suppressed"] for t in months)
+    finally:
+        runtime.close()

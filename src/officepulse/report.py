@@ -178,6 +178,68 @@ class Context(msgspec.Struct, kw_only=True):
     params: dict[str, Any]
 
 
+# Every filter a report can set, as one condition. A filtered report next to the default one
+# would give away the responses the filters left out (or, with flagged responses included,
+# added); where those are 1..k-1 responses, the filtered cell is hidden too.
+_SELECTED: Final = """
+  ($flagged OR NOT list_has_any(r.flags, $excluded))
+  AND (NOT $verified OR list_contains(r.flags, 'verified_onsite'))
+  AND ($channel IS NULL OR r.channel = $channel)
+  AND ($placement IS NULL OR r.placement = $placement)
+  AND ($lang IS NULL OR r.lang = $lang)
+"""
+
+_REMAINDER_SQL: Final = f"""
+SELECT CASE WHEN list_contains($a, office_id) THEN 'a' ELSE 'b' END AS grp,
+       CASE WHEN $by_period THEN strftime(date_trunc($period, received_at), '%Y-%m-%d') END
+           AS period,
+       CASE WHEN $by_office THEN office_id END AS office,
+       count(*) FILTER (WHERE {_SELECTED}) AS n,
+       count(*) FILTER (WHERE NOT list_has_any(r.flags, $excluded)) AS base_n
+FROM responses r
+WHERE answers[$item] IS NOT NULL AND list_contains($offices, office_id)
+  AND ($from IS NULL OR r.received_at >= $from) AND ($to IS NULL OR r.received_at < $to)
+GROUP BY ALL
+"""  # noqa: S608 - a constant fragment is joined in, never a value
+
+
+def _filtered(ctx: Context) -> bool:
+    """Whether the report's filters differ from the default (flagged responses left out)."""
+    return ctx.spec.filters != FilterSpec()
+
+
+def _thin_remainders(
+    cur: Cursor,
+    ctx: Context,
+    item: str,
+    *,
+    by_period: bool = False,
+    by_office: bool = False,
+) -> set[tuple[str, str | None, str | None]]:
+    """Cells (group, period, office) whose filters change the count by 1..k-1 responses.
+
+    Such a cell may have n >= k itself, yet its difference to the same cell of the report with
+    the default filters is an aggregate of fewer than k responses; so it is hidden. (Two
+    reports that both deviate from the default are each checked against the default only.)
+    """
+    if not _filtered(ctx):
+        return set()
+    params = dict(
+        ctx.params,
+        item=item,
+        offices=ctx.a + ctx.b,
+        a=ctx.a,
+        by_period=by_period,
+        by_office=by_office,
+    )
+    found = cur.execute(_REMAINDER_SQL, _bind(_REMAINDER_SQL, params)).fetchall()
+    return {
+        (grp, period, office)
+        for grp, period, office, n, base_n in found
+        if 0 < abs(base_n - n) < ctx.k
+    }
+
+
 def _item_frame(cur: Cursor, ctx: Context, item: str, offices: list[str]) -> pd.DataFrame:
     # Columns of one item go to the statistics as arrays; no Python loop over responses.
     params = dict(ctx.params, item=item, offices=offices)
@@ -203,7 +265,8 @@ def comparisons(cur: Cursor, ctx: Context, items: list[str]) -> list[dict[str, A
         label_a, label_b = ctx.spec.groups.a.label, ctx.spec.groups.b.label
         values_a = frame.loc[frame["group"] == label_a, "value"].to_numpy()
         values_b = frame.loc[frame["group"] == label_b, "value"].to_numpy()
-        if len(values_a) < ctx.k or len(values_b) < ctx.k:
+        thin = _thin_remainders(cur, ctx, item)
+        if len(values_a) < ctx.k or len(values_b) < ctx.k or thin:
             suppressed.append({"item": item, "suppressed": True})
             continue
         results.append(
@@ -349,9 +412,21 @@ def trends(cur: Cursor, ctx: Context, item: str) -> list[dict[str, Any]]:
     params = dict(ctx.params, item=item, offices=ctx.a + ctx.b, a=ctx.a)
     rows = []
     found = cur.execute(_GROUP_TRENDS_SQL, _bind(_GROUP_TRENDS_SQL, params)).fetchall()
+    thin = {(grp, period) for grp, period, _ in _thin_remainders(cur, ctx, item, by_period=True)}
+    hidden = {(grp, period) for grp, period, n, _, _ in found if n < ctx.k} | thin
+    # Complementary suppression: the group's total over the period is shown elsewhere in the
+    # report, so a single hidden period would be the total minus the visible ones. The
+    # smallest visible period of that group is hidden with it.
+    for grp in ("a", "b"):
+        own = [row for row in found if row[0] == grp]
+        if sum((grp, row[1]) in hidden for row in own) == 1:
+            visible = [row for row in own if (grp, row[1]) not in hidden]
+            if visible:
+                smallest = min(visible, key=lambda row: (row[2], row[1]))
+                hidden.add((grp, smallest[1]))
     for grp, period, n, mean, sd in found:
         label = ctx.spec.groups.a.label if grp == "a" else ctx.spec.groups.b.label
-        if n < ctx.k:
+        if (grp, period) in hidden:
             rows.append({"group": label, "period": period, "item": item, "suppressed": True})
             continue
         half = scipy_stats.t.ppf(0.975, n - 1) * sd / n**0.5 if sd is not None else 0.0
@@ -394,8 +469,9 @@ def distribution(cur: Cursor, ctx: Context, items: list[str]) -> list[dict[str, 
         totals: dict[str, int] = {}
         for grp, _value, n in found:
             totals[grp] = totals.get(grp, 0) + int(n)
+        thin = {grp for grp, _, _ in _thin_remainders(cur, ctx, item)}
         for grp, value, n in found:
-            if totals[grp] < ctx.k:
+            if totals[grp] < ctx.k or grp in thin:
                 continue
             label = ctx.spec.groups.a.label if grp == "a" else ctx.spec.groups.b.label
             rows.append(
@@ -417,6 +493,9 @@ WHERE answers[$item] IS NOT NULL AND list_contains($offices, office_id)
   AND ($from IS NULL OR r.received_at >= $from) AND ($to IS NULL OR r.received_at < $to)
   AND ($flagged OR NOT list_has_any(r.flags, $excluded))
   AND (NOT $verified OR list_contains(r.flags, 'verified_onsite'))
+  AND ($channel IS NULL OR r.channel = $channel)
+  AND ($placement IS NULL OR r.placement = $placement)
+  AND ($lang IS NULL OR r.lang = $lang)
 GROUP BY ALL
 """
 
@@ -453,6 +532,7 @@ def context(cur: Cursor, ctx: Context, items: list[str]) -> dict[str, Any]:
     for item in items:
         params = dict(ctx.params, item=item, offices=mapped)
         means = cur.execute(_OFFICE_MEANS_SQL, _bind(_OFFICE_MEANS_SQL, params)).fetchall()
+        thin = {office for _, _, office in _thin_remainders(cur, ctx, item, by_office=True)}
         rows = [
             {
                 "office": office,
@@ -462,7 +542,7 @@ def context(cur: Cursor, ctx: Context, items: list[str]) -> dict[str, Any]:
                 **{name: values[office][name] for name in indicators},
             }
             for office, n, mean in means
-            if n >= ctx.k
+            if n >= ctx.k and office not in thin
         ]
         office_rows += [dict(row, item=item, mean=row[item]) for row in rows]
         if len(rows) < 3:
