@@ -145,7 +145,7 @@ def app_with_offices(
 
 # -- staff accounts ----------------------------------------------------------------------------
 
-STAFF_PASSWORD = "correct horse battery"  # noqa: S105 - a test password
+STAFF_PASSWORD = "correct horse battery"
 
 
 def add_user(

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import pytest
 from playwright.sync_api import Browser
@@ -275,7 +275,7 @@ def _differencing_runtime(tmp_path: Path) -> Any:
     for office in offices:
         for i in range(30):
             # Pilot offices: 2 of their 60 responses came by kiosk; the rest by QR code.
-            channel = "kiosk" if office.kind == "pilot" and i == 0 else "qr"
+            channel: Literal["qr", "kiosk"] = "kiosk" if office.kind == "pilot" and i == 0 else "qr"
             # January has 3 responses per group, February and March the rest.
             month = 0 if i < 2 and office.id.endswith("0") else 1 + i % 2
             rows.append(

@@ -157,6 +157,8 @@ def disable_user(cur: Cursor, name: str, now: dt.datetime) -> User:
     user = get_user(cur, name)
     if user is None:
         raise AccountError(f"name: no account {name!r}")
+    if user.role == "admin" and not user.disabled and admin_count(cur) <= 1:
+        raise AccountError(f"name: {name!r} is the last active admin; add another admin first")
     cur.execute(
         "UPDATE users SET disabled_at = coalesce(disabled_at, ?) WHERE name = ?", [now, name]
     )

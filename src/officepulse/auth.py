@@ -34,8 +34,11 @@ from urllib.parse import quote, urlsplit
 import anyio.to_thread
 import msgspec
 from litestar.connection import ASGIConnection, Request
+from litestar.datastructures import FormMultiDict
 from litestar.exceptions import NotAuthorizedException, PermissionDeniedException
 from litestar.handlers.base import BaseRouteHandler
+from litestar.types.empty import Empty
+from litestar.utils.scope.state import ScopeState
 
 from officepulse import accounts
 from officepulse.accounts import Role, User
@@ -306,6 +309,20 @@ async def access_guard(
     connection: ASGIConnection[Any, Any, Any, Any], route_handler: BaseRouteHandler
 ) -> None:
     """The one guard of the app: enforces the route's declared access level."""
+    try:
+        await _check_access(connection, route_handler)
+    except BaseException:
+        # Litestar closes a parsed form's uploaded files only after the handler ran; a request
+        # refused here (after its form was read for the CSRF token) never gets there.
+        form = ScopeState.from_scope(connection.scope).form
+        if form is not Empty:
+            await FormMultiDict.from_form_data(form).close()
+        raise
+
+
+async def _check_access(
+    connection: ASGIConnection[Any, Any, Any, Any], route_handler: BaseRouteHandler
+) -> None:
     access = access_of(route_handler)
     if access is None:
         # A route that declares nothing is nobody's: fail closed.

@@ -304,4 +304,3 @@ def ensure_demo_accounts(runtime: Runtime) -> tuple[list[str], str]:
 
     runtime.store.write(add).result()
     return [name for name, _, _ in DEMO_ACCOUNTS], password
-
