@@ -257,3 +257,20 @@ def test_session_posts_without_csrf_token_are_refused(
             continue
         answer = client.post(concrete(declared), data={}, follow_redirects=False)
         assert answer.status_code == 403, declared
+
+
+def test_every_answer_carries_the_security_headers(
+    clients: dict[str, tuple[Client, str]],
+) -> None:
+    client, _ = clients["manager"]
+    for path in ("/healthz", "/api/v1/offices", "/api/v1/offices/mh-main/summary", "/nope"):
+        answer = client.get(path)
+        assert answer.headers["x-content-type-options"] == "nosniff", path
+        assert answer.headers["referrer-policy"] == "no-referrer", path
+        assert "frame-ancestors 'none'" in answer.headers["content-security-policy"], path
+    page = client.get("/dashboard/office/mh-u25")
+    policy = page.headers["content-security-policy"]
+    assert "unsafe-inline" not in policy
+    assert "frame-ancestors 'none'" in policy
+    assert policy.count("content-security-policy") == 0
+    assert len(page.headers.get_list("content-security-policy")) == 1  # the page's own only

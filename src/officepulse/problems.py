@@ -77,13 +77,24 @@ class ProblemError(Exception):
         )
 
 
+PROBLEM_SECURITY_HEADERS: Final = {
+    "X-Content-Type-Options": "nosniff",
+    "Referrer-Policy": "no-referrer",
+    "Content-Security-Policy": "default-src 'none'; frame-ancestors 'none'",
+}
+
+
 def problem_response(problem: Problem, headers: dict[str, str] | None = None) -> Response[Any]:
-    """A problem as a Litestar response with the problem media type."""
+    """A problem as a Litestar response with the problem media type.
+
+    It carries the security headers itself: an answer to an unknown path passes no route's
+    middleware, where the other answers get them.
+    """
     return Response(
         content=msgspec.json.encode(problem),
         status_code=problem.status,
         media_type=PROBLEM_JSON,
-        headers=headers,
+        headers={**PROBLEM_SECURITY_HEADERS, **(headers or {})},
     )
 
 

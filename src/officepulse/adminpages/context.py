@@ -13,15 +13,12 @@ from officepulse.adminpages.forms import (
     EVENT_KIND_NAMES,
     UPLOAD_LIMIT,
     Problems,
-    display_name,
+    import_upload,
     operation_problems,
-    parse_upload,
     read,
     run_operation,
     runtime_of,
-    split_problems,
     text,
-    upload,
 )
 from officepulse.auth import require_principal
 from officepulse.districts import (
@@ -183,19 +180,18 @@ async def import_districts(request: Request[Any, Any, Any]) -> Response[str]:
     principal = await require_principal(request)
     form = await request.form()
     problems = Problems()
-    file = upload(form, "file")
-    if file is None or not file.filename:
-        problems.add("districts-file", "Bitte wählen Sie eine CSV-Datei aus.")
+    imported = await import_upload(
+        runtime,
+        form,
+        "districts-file",
+        parse_district_csv,
+        DistrictError,
+        lambda rows: run_operation(runtime, "districts.import", DistrictImport(rows=rows)),
+        problems,
+    )
+    if imported is None:
         return await _districts_page(request, status=422, problems=problems)
-    name = display_name(file)
-    data = await file.read()
-    try:
-        rows = parse_upload(data, name, parse_district_csv)
-        result = await run_operation(runtime, "districts.import", DistrictImport(rows=rows))
-    except (DistrictError, OperationError) as exc:
-        for part in split_problems(str(exc)):
-            problems.add("districts-file", part if part.startswith(name) else f"{name}: {part}")
-        return await _districts_page(request, status=422, problems=problems)
+    name, result = imported
     summary = result.summary
     assert summary is not None  # the whole file went in one part
     await audit.log(runtime, principal.name, "districts.import", name, f"{summary.values} values")

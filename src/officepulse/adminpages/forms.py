@@ -12,7 +12,7 @@ from __future__ import annotations
 import datetime as dt
 import re
 import tempfile
-from collections.abc import Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from pathlib import Path
 from typing import Any, Final, TypeVar
 
@@ -21,7 +21,7 @@ from litestar import Request
 from litestar.datastructures import FormMultiDict, UploadFile
 from litestar.exceptions import NotFoundException
 
-from officepulse.operations import OPERATIONS
+from officepulse.operations import OPERATIONS, OperationError
 from officepulse.runtime import Runtime
 from officepulse.storage import Cursor
 
@@ -144,6 +144,36 @@ def parse_upload(data: bytes, name: str, parse: Callable[[Path], T]) -> T:
             return parse(path)
         except ValueError as exc:
             raise type(exc)(str(exc).replace(str(path), name)) from None
+
+
+async def import_upload(
+    runtime: Runtime,
+    form: FormMultiDict,
+    field: str,
+    parse: Callable[[Path], T],
+    error: type[ValueError],
+    run: Callable[[T], Awaitable[Any]],
+    problems: Problems,
+) -> tuple[str, Any] | None:
+    """Parse the uploaded CSV ``file`` and hand its rows to ``run`` (the import operation).
+
+    Returns the file's name and what ``run`` returned; or ``None`` when there is no file, the
+    parser (raising ``error``) or the operation refuses it, with the problems on ``field``.
+    """
+    file = upload(form, "file")
+    if file is None or not file.filename:
+        problems.add(field, "Bitte wählen Sie eine CSV-Datei aus.")
+        return None
+    name = display_name(file)
+    data = await file.read()
+    try:
+        rows = parse_upload(data, name, parse)
+        result = await run(rows)
+    except (error, OperationError) as exc:
+        for part in split_problems(str(exc)):
+            problems.add(field, part if part.startswith(name) else f"{name}: {part}")
+        return None
+    return name, result
 
 
 def local_time(value: dt.datetime | None, zone: dt.tzinfo) -> str:

@@ -15,17 +15,14 @@ from officepulse.adminpages.forms import (
     KIND_NAMES,
     UPLOAD_LIMIT,
     Problems,
-    display_name,
+    import_upload,
     local_time,
     not_found,
     operation_problems,
-    parse_upload,
     read,
     run_operation,
     runtime_of,
-    split_problems,
     text,
-    upload,
 )
 from officepulse.auth import require_principal
 from officepulse.districts import list_districts
@@ -166,19 +163,18 @@ async def import_offices(request: Request[Any, Any, Any]) -> Response[str]:
     principal = await require_principal(request)
     form = await request.form()
     problems = Problems()
-    file = upload(form, "file")
-    if file is None or not file.filename:
-        problems.add("import-file", "Bitte wählen Sie eine CSV-Datei aus.")
+    imported = await import_upload(
+        runtime,
+        form,
+        "import-file",
+        parse_office_csv,
+        OfficeError,
+        lambda rows: run_operation(runtime, "office.import", OfficeImport(offices=rows)),
+        problems,
+    )
+    if imported is None:
         return await _offices_page(request, status=422, problems=problems)
-    name = display_name(file)
-    data = await file.read()
-    try:
-        rows = parse_upload(data, name, parse_office_csv)
-        result = await run_operation(runtime, "office.import", OfficeImport(offices=rows))
-    except (OfficeError, OperationError) as exc:
-        for part in split_problems(str(exc)):
-            problems.add("import-file", part if part.startswith(name) else f"{name}: {part}")
-        return await _offices_page(request, status=422, problems=problems)
+    name, result = imported
     await audit.log(runtime, principal.name, "office.import", name, f"{result.count} offices")
     return await _offices_page(
         request, notice=f"{result.count} Dienststellen aus {name} importiert."
