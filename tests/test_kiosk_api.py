@@ -328,7 +328,9 @@ def test_phone_code_leads_to_a_verified_onsite_response(kiosk_app: tuple[Litesta
     assert hidden["k"].count(".") == 2
     fields = {**hidden, **{f"answer-{i}": "4" for i in CORE}}
     assert client.post("/s/mh-u25", data=fields).status_code == 200
-    tampered = {**fields, "id": str(uuid.uuid4()), "k": hidden["k"][:-1] + "0"}
+    # Change the code's last character (to something it is not already).
+    last = "1" if hidden["k"].endswith("0") else "0"
+    tampered = {**fields, "id": str(uuid.uuid4()), "k": hidden["k"][:-1] + last}
     assert client.post("/s/mh-u25", data=tampered).status_code == 200
     rows = stored_rows(app, "SELECT id::VARCHAR, channel, flags FROM responses")
     flags = {row[0]: row[2] for row in rows}
