@@ -288,6 +288,7 @@ def test_api_token_reads_and_stops_when_revoked(staff: tuple[Litestar, Client]) 
     offices = client.get("/api/v1/offices", headers=bearer)
     assert offices.status_code == 200
     assert [o["id"] for o in offices.json()] == ["mh-u25"]  # a manager sees only its office
+    runtime.store.write(lambda cur: None).result()  # the last-used day went through the writer
     assert rows(app, "SELECT last_used_on IS NOT NULL FROM api_tokens") == [(True,)]
     # tokens are for reading only
     assert client.post("/logout", headers=bearer).status_code == 403
