@@ -10,6 +10,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 from litestar import Litestar
 from litestar.testing import TestClient
@@ -173,14 +174,18 @@ def csrf_token_in(html: str) -> str:
     return found.group(1)
 
 
+def submit_login(
+    client: httpx.Client, name: str, password: str = STAFF_PASSWORD, **extra: str
+) -> httpx.Response:
+    """Fill in and send the real login form (test client or a real server); no redirect."""
+    form = client.get("/login")
+    data = {"name": name, "password": password, "csrf_token": csrf_token_in(form.text), **extra}
+    return client.post("/login", data=data, follow_redirects=False)
+
+
 def login(client: TestClient[Litestar], name: str, password: str = STAFF_PASSWORD) -> str:
     """Log the test client in as ``name``; returns the session's CSRF token for forms."""
-    form = client.get("/login")
-    answer = client.post(
-        "/login",
-        data={"name": name, "password": password, "csrf_token": csrf_token_in(form.text)},
-        follow_redirects=False,
-    )
+    answer = submit_login(client, name, password)
     assert answer.status_code == 303, answer.text
     # Every staff page (even an error page) carries the logout form with the session's token.
     return csrf_token_in(client.get("/dashboard/no-such-page").text)

@@ -25,6 +25,7 @@ from tests.conftest import (
     csrf_token_in,
     login,
     make_settings,
+    submit_login,
 )
 from tests.serverproc import db_rows, one_error_line, run_cli, server_process
 
@@ -46,18 +47,12 @@ def rows(app: Litestar, sql: str, params: list[Any] | None = None) -> list[tuple
     return runtime.store.read(lambda cur: cur.execute(sql, params or []).fetchall())
 
 
-def post_login(client: Client, name: str, password: str, **extra: str) -> httpx.Response:
-    token = csrf_token_in(client.get("/login").text)
-    data = {"name": name, "password": password, "csrf_token": token, **extra}
-    return client.post("/login", data=data, follow_redirects=False)
-
-
 # -- login and sessions ------------------------------------------------------------------------
 
 
 def test_login_sets_a_strict_http_only_session_cookie(staff: tuple[Litestar, Client]) -> None:
     app, client = staff
-    answer = post_login(client, "mara", STAFF_PASSWORD, next="/dashboard/office/mh-u25")
+    answer = submit_login(client, "mara", STAFF_PASSWORD, next="/dashboard/office/mh-u25")
     assert answer.status_code == 303
     assert answer.headers["location"] == "/dashboard/office/mh-u25"
     cookie = next(c for c in answer.headers.get_list("set-cookie") if "officepulse_session=" in c)
@@ -80,7 +75,7 @@ def test_session_cookie_is_secure_behind_https(tmp_path: Path) -> None:
         add_user(app, "eva", "evaluator")
         # Secure cookies travel only over https, so this browser speaks https.
         client = TestClient(app=app, base_url="https://testserver.local")
-        answer = post_login(client, "eva", STAFF_PASSWORD)
+        answer = submit_login(client, "eva", STAFF_PASSWORD)
         cookies = answer.headers.get_list("set-cookie")
         assert any("officepulse_session=" in c and "Secure" in c for c in cookies)
 
@@ -93,7 +88,7 @@ def test_wrong_credentials_say_so_and_start_no_session(
     staff: tuple[Litestar, Client], name: str, password: str
 ) -> None:
     app, client = staff
-    answer = post_login(client, name, password)
+    answer = submit_login(client, name, password)
     assert answer.status_code == 401
     assert "Name oder Passwort ist falsch" in answer.text
     assert rows(app, "SELECT count(*) FROM sessions") == [(0,)]
@@ -102,7 +97,7 @@ def test_wrong_credentials_say_so_and_start_no_session(
 
 def test_names_are_case_insensitive(staff: tuple[Litestar, Client]) -> None:
     _, client = staff
-    assert post_login(client, " MARA ", STAFF_PASSWORD).status_code == 303
+    assert submit_login(client, " MARA ", STAFF_PASSWORD).status_code == 303
 
 
 @pytest.mark.parametrize(
@@ -233,7 +228,7 @@ def test_disabled_account_loses_session_and_login(staff: tuple[Litestar, Client]
 
     OPERATIONS["user.disable"].run(runtime, UserName(name="mara"))
     assert client.get("/api/v1/offices").status_code == 401
-    assert post_login(client, "mara", STAFF_PASSWORD).status_code == 401
+    assert submit_login(client, "mara", STAFF_PASSWORD).status_code == 401
 
 
 # -- throttling --------------------------------------------------------------------------------
@@ -244,13 +239,13 @@ def test_five_failures_then_429_even_with_the_right_password(
 ) -> None:
     app, client = staff
     for _ in range(5):
-        assert post_login(client, "eva", "not the password").status_code == 401
-    blocked = post_login(client, "eva", STAFF_PASSWORD)
+        assert submit_login(client, "eva", "not the password").status_code == 401
+    blocked = submit_login(client, "eva", STAFF_PASSWORD)
     assert blocked.status_code == 429
     assert int(blocked.headers["retry-after"]) > 0
     assert "Zu viele fehlgeschlagene Anmeldungen" in blocked.text
     # the same client is blocked for other accounts too
-    assert post_login(client, "adam", STAFF_PASSWORD).status_code == 429
+    assert submit_login(client, "adam", STAFF_PASSWORD).status_code == 429
     assert rows(app, "SELECT count(*) FROM sessions") == [(0,)]
     failed = rows(app, "SELECT actor FROM audit_log WHERE action = 'login.failed'")
     assert failed == [("eva",)] * 5
@@ -419,14 +414,5 @@ def test_users_through_a_running_server_can_log_in(tmp_path: Path) -> None:
         )  # fmt: skip
         assert added.returncode == 0, added.stderr
         with httpx.Client(base_url=base) as browser:
-            form = browser.get("/login")
-            answer = browser.post(
-                "/login",
-                data={
-                    "name": "adam",
-                    "password": STAFF_PASSWORD,
-                    "csrf_token": csrf_token_in(form.text),
-                },
-            )
-            assert answer.status_code == 303
+            assert submit_login(browser, "adam").status_code == 303
             assert browser.get("/api/v1/offices").status_code == 200

@@ -13,7 +13,7 @@ from pathlib import Path
 import duckdb
 import httpx
 
-from .conftest import csrf_token_in, valid_response
+from .conftest import submit_login, valid_response
 from .serverproc import run_cli, server_process
 
 CORE = ("stress_now", "respect", "rooms", "effort", "overall")
@@ -132,16 +132,7 @@ def test_demo_command_serves_synthetic_data(tmp_path: Path) -> None:
         password = (data / "demo-password").read_text(encoding="utf-8").strip()
         assert (data / "demo-password").stat().st_mode & 0o777 == 0o600
         with httpx.Client(base_url=base) as staff:
-            form = staff.get("/login")
-            logged_in = staff.post(
-                "/login",
-                data={
-                    "name": "demo-evaluator",
-                    "password": password,
-                    "csrf_token": csrf_token_in(form.text),
-                },
-            )
-            assert logged_in.status_code == 303
+            assert submit_login(staff, "demo-evaluator", password).status_code == 303
             offices = staff.get("/api/v1/offices").json()
         assert len(offices) == 6
         assert all(o["synthetic"] and "(Demo)" in o["name"] for o in offices)
