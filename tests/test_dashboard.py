@@ -22,11 +22,12 @@ from litestar.testing import TestClient
 from scipy import stats as sps
 
 from officepulse import spc
+from officepulse.aggregates import cells_to_hide
 from officepulse.offices import Office
 from officepulse.operations import OPERATIONS, KioskAdd, TokenCreate
 from officepulse.responses import StoredResponse, commit_responses
 from officepulse.runtime import Runtime
-from officepulse.summary import cells_to_hide, current_monday, week_comments, week_label
+from officepulse.summary import current_monday, week_comments, week_label
 
 from .conftest import add_user, app_with_offices, login, make_settings
 

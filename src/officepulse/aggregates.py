@@ -181,12 +181,32 @@ def _suppressed(office: str, period: str, item: str, breakdown: str | None) -> C
     )
 
 
+def cells_to_hide(sizes: Sequence[int | None], total: int, k: int) -> set[int]:
+    """Indices of visible cells to hide as well, so that no sum reveals a small group.
+
+    ``sizes`` are the cells' n (None: already suppressed) and ``total`` the n of all cells
+    together, which a reader can derive elsewhere. The hidden cells together then hold either
+    no response or at least ``k``: the smallest visible cells are added until they do. (Hiding
+    just one more cell is not enough: two hidden cells of one response each would still be the
+    total minus the visible cells, an aggregate of two.)
+    """
+    hidden_n = total - sum(n for n in sizes if n is not None)
+    visible = sorted((n, i) for i, n in enumerate(sizes) if n is not None)
+    extra: set[int] = set()
+    for n, index in visible:
+        if not 0 < hidden_n < k:
+            break
+        extra.add(index)
+        hidden_n += n
+    return extra
+
+
 def suppress_small_cells(rows: Sequence[tuple[Any, ...]], k: int, totals_shown: bool) -> list[Cell]:
     """Cells with n < k suppressed, plus complementary suppression where totals are shown.
 
     ``rows`` are raw query rows of one table (office, period, breakdown, item, n, ...). When the
-    totals per (office, item) over periods are shown next to them, a group with exactly one
-    suppressed cell gets its smallest visible cell suppressed too, until no group has exactly one.
+    totals per (office, item) over periods are shown next to them, the smallest visible cells of
+    a group are suppressed too until its hidden cells hold no response or at least k.
     """
     cells = [_cell(row, k) for row in rows]
     if not totals_shown:
@@ -196,13 +216,10 @@ def suppress_small_cells(rows: Sequence[tuple[Any, ...]], k: int, totals_shown: 
     for index, cell in enumerate(cells):
         groups.setdefault((cell.office, cell.item, cell.breakdown), []).append(index)
     for members in groups.values():
-        hidden = [i for i in members if cells[i].suppressed]
-        visible = sorted((i for i in members if not cells[i].suppressed), key=lambda i: sizes[i])
-        # With one hidden cell, total minus the visible cells gives it away: hide another.
-        if len(hidden) == 1 and visible:
-            smallest = visible[0]
-            c = cells[smallest]
-            cells[smallest] = _suppressed(c.office, c.period, c.item, c.breakdown)
+        shown = [None if cells[i].suppressed else sizes[i] for i in members]
+        for position in cells_to_hide(shown, sum(sizes[i] for i in members), k):
+            c = cells[members[position]]
+            cells[members[position]] = _suppressed(c.office, c.period, c.item, c.breakdown)
     return cells
 
 

@@ -39,7 +39,7 @@ from litestar.datastructures import State
 from litestar.params import FromPath, QueryParameter
 
 from officepulse import audit, spc
-from officepulse.aggregates import EXCLUDED_FLAGS
+from officepulse.aggregates import EXCLUDED_FLAGS, cells_to_hide
 from officepulse.auth import require_principal
 from officepulse.offices import Office, OfficeKind, get_office, list_offices
 from officepulse.problems import FieldError, ProblemError, problem_responses
@@ -419,24 +419,6 @@ def weekly_cells(
         )
         for row in rows
     ]
-
-
-def cells_to_hide(sizes: Sequence[int | None], total: int, k: int) -> set[int]:
-    """Indices of visible cells to hide as well, so that no sum reveals a small group.
-
-    ``sizes`` are the cells' n (None: already suppressed) and ``total`` the n of all cells
-    together, which a reader can derive elsewhere. The hidden cells together then hold either
-    no response or at least ``k``: the smallest visible cells are added until they do.
-    """
-    hidden_n = total - sum(n for n in sizes if n is not None)
-    visible = sorted((n, i) for i, n in enumerate(sizes) if n is not None)
-    extra: set[int] = set()
-    for n, index in visible:
-        if not 0 < hidden_n < k:
-            break
-        extra.add(index)
-        hidden_n += n
-    return extra
 
 
 def _stat(cell: spc.WeekStat | None, present: bool) -> Stat:
