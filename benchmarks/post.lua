@@ -1,6 +1,19 @@
 -- wrk script: every request is a new, valid response with a fresh random UUID (version 4).
+-- At the end it prints how many answers were 201 (created), 200 (an identical retry: there must
+-- be none, since every id is new) and anything else, summed over wrk's threads.
 local office = os.getenv("BENCH_OFFICE") or "bench-office"
-math.randomseed(os.time())
+local threads = {}
+
+function setup(thread)
+  thread:set("id", #threads + 1)
+  table.insert(threads, thread)
+end
+
+function init(args)
+  -- Each thread draws its own sequence: seeded with the time and the thread's number.
+  math.randomseed(os.time() * 1000 + id)
+  created, retried, other = 0, 0, 0
+end
 
 local function uuid4()
   local template = "xxxxxxxx-xxxx-4xxx-yxxx-xxxxxxxxxxxx"
@@ -18,4 +31,24 @@ request = function()
     uuid4(), office, math.random(1, 5), math.random(1, 5), math.random(1, 5),
     math.random(1, 5), math.random(1, 5))
   return wrk.format("POST", "/api/v1/responses", {["Content-Type"] = "application/json"}, body)
+end
+
+response = function(status, headers, body)
+  if status == 201 then
+    created = created + 1
+  elseif status == 200 then
+    retried = retried + 1
+  else
+    other = other + 1
+  end
+end
+
+function done(summary, latency, requests)
+  local c, r, o = 0, 0, 0
+  for _, thread in ipairs(threads) do
+    c = c + thread:get("created")
+    r = r + thread:get("retried")
+    o = o + thread:get("other")
+  end
+  io.write(string.format("statuses: created %d retried %d other %d\n", c, r, o))
 end
