@@ -274,3 +274,22 @@ def test_every_answer_carries_the_security_headers(
     assert "frame-ancestors 'none'" in policy
     assert policy.count("content-security-policy") == 0
     assert len(page.headers.get_list("content-security-policy")) == 1  # the page's own only
+
+
+def test_staff_pages_are_never_compressed_but_client_pages_are(
+    clients: dict[str, tuple[Client, str]],
+) -> None:
+    # A compressed page whose size depends on a secret (the CSRF token) and on text an attacker
+    # chooses (a query value echoed into a form) leaks the secret byte by byte (BREACH).
+    client, _ = clients["admin"]
+    gzip = {"accept-encoding": "gzip"}
+    for path in ("/dashboard/office/mh-u25", "/dashboard/reports", "/admin/users", "/login"):
+        answer = client.get(path, headers=gzip, follow_redirects=False)
+        assert answer.status_code in (200, 303), path
+        assert "content-encoding" not in answer.headers, path
+    survey = client.get("/s/mh-u25", headers=gzip)
+    assert survey.status_code == 200
+    assert survey.headers["content-encoding"] == "gzip"
+    assert survey.headers["content-type"] == "text/html; charset=utf-8"
+    style = client.get("/static/survey.css", headers=gzip)
+    assert style.headers["cache-control"] == "max-age=86400, public"

@@ -99,6 +99,7 @@ def access_log_middleware(app: ASGIApp) -> ASGIApp:
 
 
 STAFF_PREFIXES: Final = ("/dashboard", "/admin")
+UNCOMPRESSED_PATHS: Final = ["^/dashboard", "^/admin", "^/login", "^/logout"]
 
 
 def _http_error(request: Request[Any, Any, Any], exc: HTTPException) -> Response[Any]:
@@ -181,9 +182,14 @@ def create_app(settings: Settings) -> Litestar:
         ),
         request_max_body_size=1024 * 1024,
         # Clients answer on cheap phones with bad connections: pages, the kiosk shell and its
-        # configuration travel gzipped (small API answers stay below the threshold).
+        # configuration travel gzipped (small API answers stay below the threshold). Staff
+        # pages never are: they carry the session's CSRF token next to text an attacker could
+        # choose (query values echoed into forms), the precondition of a BREACH-style attack.
         compression_config=CompressionConfig(
-            backend="gzip", minimum_size=1024, gzip_compress_level=6
+            backend="gzip",
+            minimum_size=1024,
+            gzip_compress_level=6,
+            exclude=UNCOMPRESSED_PATHS,
         ),
         debug=False,
         # Logging is configured by the command that runs the app: Litestar's default format

@@ -20,8 +20,8 @@ from urllib.parse import urlencode
 import anyio.to_thread
 import msgspec
 from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
-from litestar import Request, Response, Router, get, post
-from litestar.datastructures import State
+from litestar import MediaType, Request, Response, Router, get, post
+from litestar.datastructures import CacheControlHeader, State
 from litestar.exceptions import HTTPException
 from litestar.params import FromPath
 from litestar.static_files import create_static_files_router
@@ -109,7 +109,7 @@ class PageRenderer:
         return Response(
             html,
             status_code=status,
-            media_type="text/html; charset=utf-8",
+            media_type=MediaType.HTML,  # Litestar adds the charset (utf-8)
             headers=SECURITY_HEADERS,
         )
 
@@ -523,6 +523,9 @@ router = Router(
 static_router = create_static_files_router(
     path="/static",
     directories=[STATIC],
+    # The names carry no version: a day at most with an old stylesheet after an upgrade,
+    # in exchange for phones not fetching it again on every survey.
+    cache_control=CacheControlHeader(max_age=86400, public=True),
     include_in_schema=False,
     opt={"access": "public"},
 )
