@@ -241,6 +241,11 @@ class Store:
 
     def _run(self) -> None:
         cursor = self._conn.cursor()
+        # A batch's attempt is one INSERT of rows handed over as data: there is nothing in it
+        # to optimise, yet DuckDB's optimizer passes took 1.4 of the 3.2 ms of CPU of a 64-row
+        # insert. A cursor is a client context of its own, so every other write keeps them.
+        self._plain = self._conn.cursor()
+        self._plain.execute("PRAGMA disable_optimizer")
         stopping = False
         while not stopping:
             first = self._queue.get()
@@ -260,6 +265,7 @@ class Store:
                 jobs.append(nxt)  # type: ignore[arg-type]
             self._process(cursor, jobs)
         cursor.close()
+        self._plain.close()
 
     def _process(self, cursor: Cursor, jobs: list[_Job]) -> None:
         groups: dict[str, list[_Job]] = {}
@@ -325,7 +331,7 @@ class Store:
 
     def _commit_group(self, cursor: Cursor, batch: Batch[Any, Any], items: list[Any]) -> list[Any]:
         if batch.attempt is not None:
-            done = batch.attempt(cursor, items)
+            done = batch.attempt(self._plain, items)
             if done is not None:
                 if len(done) != len(items):
                     raise RuntimeError(f"{batch.name}: {len(done)} outcomes for {len(items)} items")
