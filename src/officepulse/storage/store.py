@@ -20,6 +20,7 @@ import contextlib
 import logging
 import queue
 import threading
+import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import Future
 from dataclasses import dataclass
@@ -46,6 +47,11 @@ _CONNECT_CONFIG: Final[dict[str, str | bool | int | float | list[str]]] = {
 }
 
 MAX_GROUP: Final = 1000
+# Group commit delay, as PostgreSQL's commit_delay and commit_siblings: when at least
+# GROUP_SIBLINGS writes are queued together, the writer waits up to GROUP_DELAY seconds for
+# more before committing. A lone write (a quiet server) never waits.
+GROUP_SIBLINGS: Final = 4
+GROUP_DELAY: Final = 0.002
 
 
 class StoreLockedError(RuntimeError):
@@ -254,11 +260,20 @@ class Store:
             jobs: list[_Job] = [first]  # type: ignore[list-item]
             # Whatever queued up while the last transaction committed goes into the next one:
             # this is what makes concurrent submissions share a commit.
+            deadline: float | None = None
             while len(jobs) < MAX_GROUP:
                 try:
-                    nxt = self._queue.get_nowait()
+                    if deadline is None:
+                        nxt = self._queue.get_nowait()
+                    else:
+                        nxt = self._queue.get(timeout=max(deadline - time.monotonic(), 0))
                 except queue.Empty:
-                    break
+                    if deadline is not None or len(jobs) < GROUP_SIBLINGS:
+                        break
+                    # Others are writing too: wait a moment for more of them, so that one
+                    # commit (whose cost barely depends on its size) serves more requests.
+                    deadline = time.monotonic() + GROUP_DELAY
+                    continue
                 if nxt is _STOP:
                     stopping = True
                     break
