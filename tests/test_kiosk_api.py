@@ -398,3 +398,28 @@ def test_shell_and_pages_travel_compressed(kiosk_app: tuple[Litestar, Client]) -
             assert answer.headers["content-encoding"] == "gzip", path
     page = client.get("/s/mh-u25", headers={"accept-encoding": "gzip"})
     assert page.headers["content-encoding"] == "gzip"
+
+
+def test_an_unchanged_configuration_is_answered_304(kiosk_app: tuple[Litestar, Client]) -> None:
+    app, client = kiosk_app
+    token, body = paired(app, client)
+    first = client.get("/api/v1/kiosk/config", headers=auth(token))
+    assert first.status_code == 200
+    assert first.json() == body["config"]
+    tag = first.headers["etag"]
+    assert tag.startswith('"')
+    assert first.headers["cache-control"] == "no-cache"
+    again = client.get("/api/v1/kiosk/config", headers={**auth(token), "If-None-Match": tag})
+    assert again.status_code == 304
+    assert again.content == b""
+    assert again.headers["etag"] == tag
+    listed = client.get(
+        "/api/v1/kiosk/config", headers={**auth(token), "If-None-Match": f'"other", {tag}'}
+    )
+    assert listed.status_code == 304
+    stale = client.get("/api/v1/kiosk/config", headers={**auth(token), "If-None-Match": '"old"'})
+    assert stale.status_code == 200
+    assert stale.json() == body["config"]
+    # the tag is no way around pairing
+    stranger = client.get("/api/v1/kiosk/config", headers={"If-None-Match": tag})
+    assert stranger.status_code == 401

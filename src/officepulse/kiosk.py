@@ -26,8 +26,9 @@ from typing import Annotated, Any, Final
 
 import anyio.to_thread
 import msgspec
-from litestar import Request, Response, Router, get, post
+from litestar import MediaType, Request, Response, Router, get, post
 from litestar.datastructures import State
+from litestar.openapi.datastructures import ResponseSpec
 from litestar.static_files import create_static_files_router
 
 from officepulse.content import content_dir
@@ -537,16 +538,26 @@ async def pair(request: Request[Any, Any, Any], state: State) -> Response[Any]:
 @get(
     "/api/v1/kiosk/config",
     tags=["kiosk"],
-    responses=problem_responses(
-        {401: _NOT_PAIRED, 409: "The kiosk's office or survey no longer exists"}
-    ),
+    responses={
+        304: ResponseSpec(None, description="Unchanged since the ETag in If-None-Match"),
+        **problem_responses(
+            {401: _NOT_PAIRED, 409: "The kiosk's office or survey no longer exists"}
+        ),
+    },
 )
 async def config(request: Request[Any, Any, Any], state: State) -> Response[Any]:
     """The kiosk's current configuration (survey, languages, texts, timings)."""
     kiosks = _state(state)
     kiosk = kiosks.authenticate(request)
     _office, body = await _config_for(kiosks.runtime, kiosk)
-    return Response(body, headers={"Cache-Control": "no-cache"})
+    # A tablet asks after every heartbeat; the answer (37 KB) rarely changes. With an ETag the
+    # browser's cache asks "still this one?" and gets an empty 304 instead of the whole thing.
+    content = msgspec.json.encode(body)
+    tag = '"' + hashlib.sha256(content).hexdigest()[:32] + '"'
+    headers = {"Cache-Control": "no-cache", "ETag": tag}
+    if tag in (part.strip() for part in request.headers.get("if-none-match", "").split(",")):
+        return Response(b"", status_code=304, headers=headers)
+    return Response(content, media_type=MediaType.JSON, headers=headers)
 
 
 @post(
