@@ -600,3 +600,106 @@ def test_running_week_moves_only_in_steps_of_at_least_k(staff: tuple[Litestar, C
     n, mean = this_week(at(MONDAY, hour=11))
     assert n == 14
     assert mean == pytest.approx((7 * 1 + 3 * 5 + 4 * 3) / 14)
+
+
+def test_heatmap_adds_up_the_visible_weeks_only(staff: tuple[Litestar, Client]) -> None:
+    """Each weekday × hour cell is the responses of all visible weeks at that hour together."""
+    app, client = staff
+    earlier = MONDAY - dt.timedelta(weeks=1)
+    hidden_week = MONDAY - dt.timedelta(weeks=2)
+    monday_8 = {MONDAY: [4, 4, 5, 5, 4, 4], earlier: [3, 3, 3, 3, 2]}
+    wednesday_10 = {MONDAY: [1, 2, 2, 1, 2], earlier: [5, 5]}
+    rows = [response("mh-u25", at(m, 0, 8), v) for m, values in monday_8.items() for v in values]
+    rows += [
+        response("mh-u25", at(m, 2, 10), v) for m, values in wednesday_10.items() for v in values
+    ]
+    # A week with k - 1 responses (suppressed) and a flagged response: neither may count.
+    rows += [response("mh-u25", at(hidden_week, 0, 8), 5) for _ in range(K - 1)]
+    rows.append(response("mh-u25", at(MONDAY, 0, 8), 1, flags=("burst",)))
+    store(app, rows)
+    login(client, "mara")
+    heatmap = client.get(f"/api/v1/offices/mh-u25/summary?week={WEEK}").json()["heatmap"]
+    assert heatmap["weeks"] == [week_label(earlier), WEEK]
+    cells = {(c["weekday"], c["hour"]): c for c in heatmap["cells"]}
+    assert list(cells) == [(1, 8), (3, 10)]
+    for key, values in (((1, 8), monday_8), ((3, 10), wednesday_10)):
+        together = [v for week in values.values() for v in week]
+        assert cells[key]["n"] == len(together)
+        assert cells[key]["mean"] == pytest.approx(np.mean(together))
+
+
+def test_a_peer_that_never_answered_an_item_has_no_cell_for_it(
+    staff: tuple[Litestar, Client],
+) -> None:
+    app, client = staff
+    store(app, [response("mh-u25", at(MONDAY), v) for v in (2, 3, 3, 4, 4)])
+    only_stress = [
+        StoredResponse(
+            id=uuid.uuid4(),
+            office_id="es-u25",
+            survey_id="atmosphere",
+            survey_version=1,
+            channel="qr",
+            placement="waiting",
+            kiosk_id=None,
+            lang="de",
+            received_at=at(MONDAY, 1),
+            answers={"stress_now": value},
+            comment=None,
+            flags=(),
+        )
+        for value in (1, 2, 2, 3, 3, 3)
+    ]
+    store(app, only_stress)
+    login(client, "eva")
+    comparison = {
+        row["item"]: row
+        for row in client.get(f"/api/v1/offices/mh-u25/summary?week={WEEK}").json()["comparison"]
+    }
+    assert comparison["stress_now"]["peers"]["n"] == 6
+    assert comparison["stress_now"]["peers"]["mean"] == pytest.approx(14 / 6)
+    assert comparison["respect"]["peers"] == {"suppressed": False, "n": 0}
+
+
+def test_peers_count_their_running_week_in_their_own_steps(
+    staff: tuple[Litestar, Client],
+) -> None:
+    """The peer column moves with the peer's own steps of at least k, like the office's."""
+    from officepulse.summary import office_summary
+
+    app, _ = staff
+    runtime: Runtime = app.state.runtime
+    survey = runtime.surveys.latest("atmosphere")
+    assert survey is not None
+    # es-u25 (a peer of mh-u25): three responses at 08:00, four at 09:00, and a flagged one.
+    store(
+        app,
+        [response("es-u25", at(MONDAY, hour=8), 1) for _ in range(3)]
+        + [response("es-u25", at(MONDAY, hour=8), 5, flags=("repeat",))]
+        + [response("es-u25", at(MONDAY, hour=9), 5) for _ in range(4)]
+        + [response("mh-u25", at(MONDAY, hour=8), 3) for _ in range(K)],
+    )
+
+    def peers(open_from: dt.datetime) -> tuple[int | None, float | None]:
+        summary = runtime.store.read(
+            lambda cur: office_summary(
+                cur,
+                office_id="mh-u25",
+                survey=survey,
+                k=K,
+                selected=MONDAY,
+                weeks=2,
+                today=MONDAY,
+                open_from=open_from,
+            )
+        )
+        assert summary is not None
+        stress = next(c for c in summary.comparison if c.item == "stress_now")
+        return stress.peers.n, stress.peers.mean
+
+    # 08:00 closed with three (unflagged) responses: below k, no step, so nothing counts yet.
+    assert peers(at(MONDAY, hour=9)) == (0, None)
+    # 09:00 closed: 3 + 4 >= k since the start, a step that takes in both hours.
+    n, mean = peers(at(MONDAY, hour=10))
+    assert n == 7
+    assert mean == pytest.approx((3 * 1 + 4 * 5) / 7)

@@ -41,7 +41,7 @@ from litestar.params import FromPath, QueryParameter
 from officepulse import audit, spc
 from officepulse.aggregates import EXCLUDED_FLAGS, cells_to_hide
 from officepulse.auth import require_principal
-from officepulse.offices import Office, OfficeKind, get_office, list_offices
+from officepulse.offices import Office, OfficeKind, list_offices
 from officepulse.problems import FieldError, ProblemError, problem_responses
 from officepulse.responses import coarsen_time
 from officepulse.runtime import Runtime
@@ -276,23 +276,76 @@ class OfficeSummary(msgspec.Struct, frozen=True, kw_only=True):
 
 # -- SQL ---------------------------------------------------------------------------------------
 
-# Weekly aggregates of items for some offices; flagged responses (repeat, burst) never count.
-_WEEKLY_SQL: Final = """
-SELECT r.office_id AS office, date_trunc('week', r.received_at)::DATE AS monday,
-       e.key AS item, count(*) AS n, avg(e.value) AS mean,
-       coalesce(stddev_samp(e.value), 0) AS sd,
-       [count(*) FILTER (e.value = 1), count(*) FILTER (e.value = 2),
-        count(*) FILTER (e.value = 3), count(*) FILTER (e.value = 4),
-        count(*) FILTER (e.value = 5)] AS dist
-FROM responses r, unnest(map_entries(r.answers)) AS t(e)
-WHERE list_contains($offices, r.office_id)
-  AND r.received_at >= $from AND r.received_at < $to
-  AND (r.received_at < $running
-       OR r.received_at < $cut_times[list_position($cut_offices, r.office_id)])
-  AND list_contains($items, e.key)
-  AND NOT list_has_any(r.flags, $excluded)
+# Flagged responses (repeat, burst) never count. Every time condition is a plain comparison
+# with received_at: rows are stored in time order, so DuckDB skips the row groups outside the
+# range by their min/max (zone maps) and reads a few weeks of the table, however long the
+# history. The responses of the running week after the office's cutoff are left out by the
+# caller's ``$to`` (one office) or ``before`` (the peers).
+
+# One list_contains per excluded flag: list_has_any builds a set for every row it checks, and
+# the scans below check every row of their weeks (a tenth of the summary's time).
+_NOT_FLAGGED: Final = " AND ".join(
+    f"NOT list_contains(r.flags, $excluded[{i}])" for i in range(1, len(EXCLUDED_FLAGS) + 1)
+)
+
+# Weekly aggregates of items for one office, and the weekday × hour cells of one item in the
+# weeks from $hours_from to $hours_to (the heatmap's) from the same scan: the second grouping
+# set; HAVING drops its rows outside those weeks and items. ``total`` is the exact sum, so the
+# hour cells can be added up over weeks.
+#
+# One office's rows come out of the scan a handful per vector of 2048. The first step collects
+# them per stored time bucket (hour or day), so that unnesting and aggregating work on full
+# vectors instead of thousands of nearly empty ones (which took as long as the scan itself).
+_OFFICE_CELLS_SQL: Final = f"""
+WITH buckets AS (
+    SELECT r.received_at AS bucket, list(r.answers) AS answers
+    FROM responses r
+    WHERE r.office_id = $office
+      AND r.received_at >= $from AND r.received_at < $to
+      AND {_NOT_FLAGGED}
+    GROUP BY ALL
+), answered AS (
+    SELECT bucket, date_trunc('week', bucket)::DATE AS monday, item, answers[item] AS value,
+           item = $hours_item AND bucket >= $hours_from AND bucket < $hours_to AS by_hour
+    FROM (SELECT bucket, unnest(answers) AS answers FROM buckets),
+         (SELECT unnest($items) AS item)
+)
+SELECT monday, item,
+       CASE WHEN by_hour THEN isodow(bucket) END AS weekday,
+       CASE WHEN by_hour THEN hour(bucket) END AS hour,
+       count(*) AS n, sum(value) AS total, avg(value) AS mean,
+       coalesce(stddev_samp(value), 0) AS sd,
+       [count(*) FILTER (value = 1), count(*) FILTER (value = 2),
+        count(*) FILTER (value = 3), count(*) FILTER (value = 4),
+        count(*) FILTER (value = 5)] AS dist
+FROM answered
+WHERE value IS NOT NULL
+GROUP BY GROUPING SETS ((monday, item), (monday, item, weekday, hour))
+HAVING GROUPING(weekday) = 1 OR weekday IS NOT NULL
+"""  # noqa: S608 - constant fragments only
+
+
+def _peer_cells_sql(items: int) -> str:
+    """n, mean and sd of ``items`` items per office of one week, an item per group of columns.
+
+    Most of the week's rows belong to some peer, so the scan's vectors are full here, and one
+    aggregate per item and column is faster than a row per item and response. Only positions
+    are written into the text; the item ids are parameters.
+    """
+    columns = ",\n       ".join(
+        f"count(r.answers[$items[{i}]]), avg(r.answers[$items[{i}]]),"
+        f" coalesce(stddev_samp(r.answers[$items[{i}]]), 0)"
+        for i in range(1, items + 1)
+    )
+    return f"""
+SELECT r.office_id, {columns}
+FROM responses r
+JOIN (SELECT unnest($offices) AS office, unnest($before) AS before) o ON o.office = r.office_id
+WHERE r.received_at >= $from AND r.received_at < $to AND r.received_at < o.before
+  AND {_NOT_FLAGGED}
 GROUP BY ALL
-"""
+"""  # noqa: S608 - column positions and constant fragments only, never a value
+
 
 # Responses of the running week per office and closed time bucket (hour or day), for the steps.
 _RUNNING_BUCKETS_SQL: Final = """
@@ -300,17 +353,6 @@ SELECT r.office_id, r.received_at, count(*) AS n
 FROM responses r
 WHERE list_contains($offices, r.office_id)
   AND r.received_at >= $running AND r.received_at < $open_from
-  AND NOT list_has_any(r.flags, $excluded)
-GROUP BY ALL ORDER BY 1, 2
-"""
-
-# Weekday × hour of one item, restricted to given weeks (the visible ones).
-_HEATMAP_SQL: Final = """
-SELECT isodow(r.received_at) AS weekday, hour(r.received_at) AS hour,
-       count(*) AS n, avg(r.answers[$item]) AS mean
-FROM responses r
-WHERE r.office_id = $office AND r.answers[$item] IS NOT NULL
-  AND list_contains($mondays, date_trunc('week', r.received_at)::DATE)
   AND NOT list_has_any(r.flags, $excluded)
 GROUP BY ALL ORDER BY 1, 2
 """
@@ -336,13 +378,40 @@ LIMIT $limit
 class RawCell(NamedTuple):
     """A weekly aggregate straight from DuckDB, before suppression (never leaves this module)."""
 
-    office: str
     monday: dt.date
     item: str
     n: int
     mean: float
     sd: float
     dist: list[int]
+
+
+class PeerCell(NamedTuple):
+    """One item of one peer office in the selected week, before suppression (internal)."""
+
+    office: str
+    item: str
+    n: int
+    mean: float
+    sd: float
+
+
+class HourCell(NamedTuple):
+    """One item in one week, weekday (1 = Monday) and hour, before suppression (internal)."""
+
+    monday: dt.date
+    weekday: int
+    hour: int
+    n: int
+    total: int
+
+
+class Breakdown(NamedTuple):
+    """Which item to break down by weekday and hour, in the weeks from ``first`` to ``end``."""
+
+    item: str
+    first: dt.date
+    end: dt.date
 
 
 def running_cutoffs(
@@ -381,43 +450,89 @@ def running_cutoffs(
 
 def weekly_cells(
     cur: Cursor,
-    offices: Sequence[str],
+    office: str,
     items: Sequence[str],
     first: dt.date,
     last: dt.date,
     *,
-    running: dt.date,
-    cutoffs: Mapping[str, dt.datetime],
-) -> list[RawCell]:
-    """Weekly aggregates of ``items`` for ``offices``, from the week of ``first`` to ``last``.
+    cutoff: dt.datetime | None = None,
+    breakdown: Breakdown | None = None,
+) -> tuple[list[RawCell], list[HourCell]]:
+    """Weekly aggregates of ``items`` for ``office``, from the week of ``first`` to ``last``.
 
-    Responses of the running week count only before their office's cutoff (running_cutoffs).
+    Only responses before ``cutoff`` count (the office's step in the running week, see
+    running_cutoffs). With ``breakdown``, that item's cells by weekday and hour in those weeks
+    come too (the caller asks for complete weeks only).
     """
-    start = dt.datetime.combine(running, dt.time())
+    end = dt.datetime.combine(monday_of(last) + dt.timedelta(days=7), dt.time())
     rows = cur.execute(
-        _WEEKLY_SQL,
+        _OFFICE_CELLS_SQL,
         {
-            "offices": list(offices),
+            "office": office,
             "items": list(items),
             "from": monday_of(first),
-            "to": monday_of(last) + dt.timedelta(days=7),
-            "running": start,
-            "cut_offices": list(offices),
-            "cut_times": [cutoffs.get(office, start) for office in offices],
+            "to": min(end, cutoff) if cutoff else end,
+            "excluded": list(EXCLUDED_FLAGS),
+            "hours_item": breakdown.item if breakdown else None,
+            "hours_from": breakdown.first if breakdown else None,
+            "hours_to": breakdown.end if breakdown else None,
+        },
+    ).fetchall()
+    cells = [
+        RawCell(
+            monday=monday,
+            item=item,
+            n=int(n),
+            mean=float(mean),
+            sd=float(sd),
+            dist=[int(x) for x in dist],
+        )
+        for monday, item, weekday, _, n, _, mean, sd, dist in rows
+        if weekday is None
+    ]
+    hours = [
+        HourCell(monday=monday, weekday=int(weekday), hour=int(hour), n=int(n), total=int(total))
+        for monday, _, weekday, hour, n, total, _, _, _ in rows
+        if weekday is not None
+    ]
+    return cells, hours
+
+
+def peer_cells(
+    cur: Cursor,
+    offices: Sequence[str],
+    items: Sequence[str],
+    monday: dt.date,
+    cutoffs: Mapping[str, dt.datetime],
+) -> list[PeerCell]:
+    """Aggregates of ``items`` per office in the week of ``monday``.
+
+    Where an office has a cutoff (the running week), only its responses before it count.
+    """
+    end = dt.datetime.combine(monday + dt.timedelta(days=7), dt.time())
+    rows = cur.execute(
+        _peer_cells_sql(len(items)),
+        {
+            "offices": list(offices),
+            "before": [min(end, cutoffs.get(office, end)) for office in offices],
+            "items": list(items),
+            "from": monday,
+            "to": end,
             "excluded": list(EXCLUDED_FLAGS),
         },
     ).fetchall()
     return [
-        RawCell(
+        PeerCell(
             office=row[0],
-            monday=row[1],
-            item=row[2],
-            n=int(row[3]),
-            mean=float(row[4]),
-            sd=float(row[5]),
-            dist=[int(x) for x in row[6]],
+            item=item,
+            n=int(row[1 + 3 * i]),
+            mean=float(row[2 + 3 * i]),
+            sd=float(row[3 + 3 * i]),
         )
         for row in rows
+        for i, item in enumerate(items)
+        # An office whose responses all left this item out has no cell for it.
+        if row[1 + 3 * i]
     ]
 
 
@@ -485,7 +600,8 @@ def office_summary(
     None when there is no such office. Reads only; ``today`` decides which week is running and
     ``open_from`` (local wall-clock time) is the start of the time bucket still filling up.
     """
-    office = get_office(cur, office_id)
+    offices = list_offices(cur)
+    office = next((o for o in offices if o.id == office_id), None)
     if office is None:
         return None
     selected = monday_of(selected)
@@ -500,10 +616,24 @@ def office_summary(
     baseline = weeks_up_to(control_monday - dt.timedelta(weeks=1), spc.BASELINE_WEEKS)
 
     first = min(window[0], heatmap_window[0], baseline[0])
-    peer_group, peers = peer_offices(office, list_offices(cur))
-    cutoffs = running_cutoffs(cur, [office.id, *peers], running, open_from, k)
-    raw = weekly_cells(
-        cur, [office.id], item_ids, first, selected, running=running, cutoffs=cutoffs
+    peer_group, peers = peer_offices(office, offices)
+    # Only a window that reaches the running week needs its steps.
+    cutoffs = (
+        running_cutoffs(cur, [office.id, *peers], running, open_from, k)
+        if selected >= running
+        else {}
+    )
+    stress = stress_item(items)
+    # Complete weeks only: the map's hours would show where a running week's step fell.
+    heatmap_end = min(selected + dt.timedelta(weeks=1), running)
+    raw, hours = weekly_cells(
+        cur,
+        office.id,
+        item_ids,
+        first,
+        selected,
+        cutoff=cutoffs.get(office.id),
+        breakdown=Breakdown(stress.id, heatmap_window[0], heatmap_end) if stress else None,
     )
     present = {(c.monday, c.item) for c in raw}
     visible = {
@@ -527,15 +657,13 @@ def office_summary(
         for item in items
     ]
 
-    peer_raw = (
-        weekly_cells(cur, peers, item_ids, selected, selected, running=running, cutoffs=cutoffs)
-        if peers
-        else []
-    )
+    by_item: dict[str, list[PeerCell]] = {item_id: [] for item_id in item_ids}
+    for cell in peer_cells(cur, peers, item_ids, selected, cutoffs) if peers else []:
+        by_item[cell.item].append(cell)
     comparison = []
     for item in items:
         earlier = window[:-1]
-        peer_cells = [c for c in peer_raw if c.item == item.id]
+        of_item = by_item[item.id]
         comparison.append(
             ItemComparison(
                 item=item.id,
@@ -547,10 +675,10 @@ def office_summary(
                 peers=_pooled(
                     [
                         spc.WeekStat(label=c.office, n=c.n, mean=c.mean, sd=c.sd)
-                        for c in peer_cells
+                        for c in of_item
                         if c.n >= k
                     ],
-                    bool(peer_cells),
+                    bool(of_item),
                 ),
             )
         )
@@ -566,10 +694,7 @@ def office_summary(
         items=trends,
         comparison=comparison,
         peer_group=peer_group,
-        # Complete weeks only: the map's hours would show where a running week's step fell.
-        heatmap=_heatmap(
-            cur, office.id, items, [m for m in heatmap_window if m < running], visible, k
-        ),
+        heatmap=_heatmap(stress, [m for m in heatmap_window if m < running], hours, visible, k),
         distribution=[
             _distribution(item.id, distribution_window, distributions, present) for item in items
         ],
@@ -583,39 +708,40 @@ def stress_item(items: Sequence[Item]) -> Item | None:
 
 
 def _heatmap(
-    cur: Cursor,
-    office_id: str,
-    items: Sequence[Item],
+    item: Item | None,
     window: Sequence[dt.date],
+    hours: Sequence[HourCell],
     visible: dict[tuple[dt.date, str], spc.WeekStat],
     k: int,
 ) -> Heatmap:
-    item = stress_item(items)
+    """The weekday × hour cells of ``item`` added up over its visible weeks in ``window``."""
     if item is None:
         return Heatmap(item=None, weeks=[], cells=[])
     mondays = [m for m in window if (m, item.id) in visible]
     if not mondays:
         return Heatmap(item=item.id, weeks=[], cells=[])
-    rows = cur.execute(
-        _HEATMAP_SQL,
-        {
-            "office": office_id,
-            "item": item.id,
-            "mondays": mondays,
-            "excluded": list(EXCLUDED_FLAGS),
-        },
-    ).fetchall()
-    sizes: list[int | None] = [int(n) if n >= k else None for _, _, n, _ in rows]
+    used = set(mondays)
+    sums: dict[tuple[int, int], tuple[int, int]] = {}
+    for cell in hours:
+        if cell.monday in used:
+            n, total = sums.get((cell.weekday, cell.hour), (0, 0))
+            sums[(cell.weekday, cell.hour)] = (n + cell.n, total + cell.total)
+    slots = sorted(sums)
+    sizes: list[int | None] = [sums[slot][0] if sums[slot][0] >= k else None for slot in slots]
     # The cells add up to the visible weeks' n, which the page shows: top up the hidden cells.
-    total = sum(visible[(m, item.id)].n for m in mondays)
-    extra = cells_to_hide(sizes, total, k)
+    extra = cells_to_hide(sizes, sum(visible[(m, item.id)].n for m in mondays), k)
     cells = [
-        HeatCell(weekday=int(weekday), hour=int(hour), suppressed=True)
+        HeatCell(weekday=weekday, hour=hour, suppressed=True)
         if sizes[i] is None or i in extra
         else HeatCell(
-            weekday=int(weekday), hour=int(hour), suppressed=False, n=int(n), mean=float(mean)
+            weekday=weekday,
+            hour=hour,
+            suppressed=False,
+            n=sums[(weekday, hour)][0],
+            # The exact sum over n: the very number avg() gives for the same responses.
+            mean=sums[(weekday, hour)][1] / sums[(weekday, hour)][0],
         )
-        for i, (weekday, hour, n, mean) in enumerate(rows)
+        for i, (weekday, hour) in enumerate(slots)
     ]
     return Heatmap(item=item.id, weeks=[week_label(m) for m in mondays], cells=cells)
 
