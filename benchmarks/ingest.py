@@ -74,7 +74,7 @@ def run_wrk(url: str, duration: int, connections: int, script: Path | None, pid:
     cpu_before = cpu_seconds(pid)
     out = subprocess.run([*command, url], capture_output=True, text=True, check=True).stdout
     cpu = cpu_seconds(pid) - cpu_before
-    latency = dict(re.findall(r"^\s+(50|99)%\s+(\S+)$", out, re.MULTILINE))
+    latency = dict(re.findall(r"^\s+(50|99)%\s+(\S+)\s*$", out, re.MULTILINE))
     non_2xx = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
     errors = re.search(r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)", out)
     total = re.search(r"(\d+) requests in", out)
