@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 from pathlib import Path
 from typing import Any, Literal
@@ -334,3 +335,177 @@ def test_a_filter_that_leaves_out_fewer_than_k_hides_the_filtered_numbers(
             assert sum(t["suppressed"] for t in months) >= 2 or all(t["suppressed"] for t in months)
     finally:
         runtime.close()
+
+
+# -- every number against the response-level statistics ----------------------------------------
+
+REFERENCE_SPEC = SMALL_SPEC.replace(
+    'items = ["stress_now", "rooms"]', 'items = ["stress_now", "rooms", "heard"]'
+)
+
+
+def _varied_runtime(tmp_path: Path) -> Any:
+    """Eight offices over six months: flagged, verified and kiosk responses, a skipped item,
+    an office that opens late, and a redesign in one conventional office."""
+    import uuid
+
+    import numpy as np
+
+    from officepulse.events import NewEvent, insert_event
+    from officepulse.offices import Office, insert_offices
+    from officepulse.responses import StoredResponse, commit_responses
+    from officepulse.runtime import Runtime
+
+    from .conftest import make_settings
+
+    runtime = Runtime.open(make_settings(tmp_path / "data"))
+    offices = [Office(id=f"p{i}", name=f"Pilot {i}", kind="pilot") for i in range(3)] + [
+        Office(id=f"c{i}", name=f"Herkömmlich {i}", kind="conventional") for i in range(5)
+    ]
+    rng = np.random.default_rng(7)
+    rows = []
+    for index, office in enumerate(offices):
+        level = 2.5 + rng.normal(0, 0.4) + (0.6 if office.kind == "pilot" else 0.0)
+        for month in range(3 if office.id == "c4" else 0, 6):
+            for _ in range(int(rng.integers(4, 30))):
+                shift = 0.9 if office.id == "c0" and month >= 3 else 0.0
+                answers = {
+                    item: int(np.clip(np.round(rng.normal(level + shift, 1.1)), 1, 5))
+                    for item in ("stress_now", "rooms", "heard")
+                    if item != "heard" or rng.random() < 0.6
+                }
+                flags: tuple[str, ...] = ()
+                if rng.random() < 0.05:
+                    flags = ("repeat",)
+                elif rng.random() < 0.2:
+                    flags = ("verified_onsite",)
+                rows.append(
+                    StoredResponse(
+                        id=uuid.UUID(int=int(rng.integers(0, 2**62))),
+                        office_id=office.id,
+                        survey_id="atmosphere",
+                        survey_version=1,
+                        channel="kiosk" if rng.random() < 0.3 else "qr",
+                        placement=None,
+                        kiosk_id=None,
+                        lang="de",
+                        received_at=dt.datetime(2026, 1 + month, int(rng.integers(1, 28)))
+                        + dt.timedelta(hours=int(rng.integers(8, 16)) + 24 * index % 3),
+                        answers=answers,
+                        comment=None,
+                        flags=flags,
+                    )
+                )
+
+    def setup(cur: Any) -> None:
+        insert_offices(cur, offices)
+        commit_responses(cur, rows)
+        insert_event(cur, NewEvent(office="c0", date=dt.date(2026, 4, 15), kind="redesign"))
+
+    runtime.store.write(setup).result()
+    return runtime
+
+
+def test_report_numbers_equal_the_response_level_statistics(tmp_path: Path, survey: Survey) -> None:
+    """The report computes from counts; on the responses themselves officepulse.stats (scipy,
+    statsmodels) and aggregates.weekday_hour give the same numbers."""
+    import msgspec
+    import numpy as np
+    import pandas as pd
+    from scipy import stats as sps
+
+    from officepulse import stats
+    from officepulse.aggregates import Filters, weekday_hour
+    from officepulse.report import build_report
+
+    from .test_cellstats import assert_same
+
+    spec_file = tmp_path / "reference.toml"
+    spec_file.write_text(REFERENCE_SPEC, encoding="utf-8")
+    spec = load_spec(spec_file, survey)
+    runtime = _varied_runtime(tmp_path)
+    try:
+        built = build_report(runtime, spec, None, None)
+
+        def responses(cur: Any) -> pd.DataFrame:
+            found = cur.execute(
+                "SELECT office_id, date_trunc('month', received_at)::DATE, answers, flags"
+                " FROM responses"
+            ).fetchall()
+            return pd.DataFrame(found, columns=["office", "period", "answers", "flags"])
+
+        frame = runtime.store.read(responses)
+        heat = runtime.store.read(
+            lambda cur: weekday_hour(cur, Filters(offices=tuple(built.groups["a"]["offices"]
+                                                                + built.groups["b"]["offices"])),
+                                     "stress_now", 5)
+        )  # fmt: skip
+    finally:
+        runtime.close()
+    frame = frame.loc[[not set(f) & {"repeat", "burst"} for f in frame["flags"]]]
+    frame["group"] = np.where(frame["office"].str.startswith("p"), "Pilot", "Herkömmlich")
+    assert built.counts["responses"] == len(frame)
+    assert built.counts["excluded_flagged"] > 0
+    assert built.heatmap == heat
+
+    reference: list[stats.Comparison] = []
+    for item in ("stress_now", "rooms", "heard"):
+        answered = frame.assign(value=[a.get(item, np.nan) for a in frame["answers"]])
+        answered = answered.loc[answered["value"].notna()]
+        higher = item != "stress_now"
+        reference.append(
+            stats.compare_groups(
+                answered,
+                item,
+                a="Pilot",
+                b="Herkömmlich",
+                permutations=200,
+                higher_is_better=higher,
+            )
+        )
+        shown = next(c for c in built.comparisons if c["item"] == item)
+        best = (4, 5) if higher else (1, 2)
+        for side, group in (("a", "Pilot"), ("b", "Herkömmlich")):
+            values = answered.loc[answered["group"] == group, "value"].to_numpy(dtype=float)
+            ci = stats.mean_ci(values)
+            share = stats.top2_share(values, best=best)
+            assert_same(shown[f"mean_ci_{side}"], [ci.ci_low, ci.ci_high])
+            assert_same(shown[f"top2_{side}"], [share.share, share.ci_low, share.ci_high])
+            counted = np.unique(values, return_counts=True)
+            assert [
+                (d["value"], d["count"])
+                for d in built.distribution
+                if d["item"] == item and d["group"] == group
+            ] == [(int(v), int(n)) for v, n in zip(*counted, strict=True)]
+        for row in (t for t in built.trends if t["item"] == item and not t["suppressed"]):
+            cell = answered.loc[
+                (answered["group"] == row["group"])
+                & (answered["period"].astype(str) == row["period"]),
+                "value",
+            ]
+            low, high = sps.t.interval(0.95, len(cell) - 1, cell.mean(), sps.sem(cell))
+            assert row["n"] == len(cell)
+            assert_same([row["mean"], row["ci_low"], row["ci_high"]], [cell.mean(), low, high])
+
+        event_rows = [e for e in built.events if e["item"] == item]
+        result = stats.did(
+            answered.loc[:, ["office", "period", "value"]],
+            "c0",
+            dt.date(2026, 4, 1),
+            comparison_offices=[o for o in answered["office"].unique() if o != "c0"],
+        )
+        post = next(e for e in event_rows if e["period"] == "post")
+        assert_same(
+            [post["estimate"], post["ci_low"], post["ci_high"], post["p"], post["pre_trend_p"]],
+            [result.estimate, result.ci_low, result.ci_high, result.p, result.pre_trend_p],
+        )
+        assert (post["n"], post["caveat"]) == (result.n, result.caveat)
+        assert_same(
+            [[e["period"], e["estimate"], e["ci_low"], e["ci_high"]] for e in event_rows[:-1]],
+            [[p.period_offset, p.estimate, p.ci_low, p.ci_high] for p in result.event_study],
+        )
+    for shown, expected in zip(built.comparisons, stats.holm(reference), strict=True):
+        assert_same(
+            {key: shown[key] for key in msgspec.structs.asdict(expected)},
+            msgspec.structs.asdict(expected),
+        )

@@ -1,8 +1,11 @@
 """Evaluator reports: a specification in, every number as JSON and a self-contained HTML out.
 
-The pipeline stays one-way: DuckDB aggregates or hands columns of one item to the statistics
-(scipy/statsmodels, in :mod:`officepulse.stats`), charts receive only aggregated rows, and every
-cell or comparison built from fewer than *k* responses carries no numbers.
+The pipeline stays one-way: DuckDB aggregates the responses into counts (answers by office x
+period x item x value, responses by weekday x hour x flags), the statistics are computed from
+those counts (:mod:`officepulse.cellstats`), charts receive only aggregated rows, and every
+cell or comparison built from fewer than *k* responses carries no numbers. No response leaves
+DuckDB, so the time and memory a report takes grow with the number of offices and periods,
+not of responses.
 """
 
 from __future__ import annotations
@@ -10,18 +13,20 @@ from __future__ import annotations
 import datetime as dt
 import functools
 import json
+import math
 import re
 import tomllib
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Final, Literal, get_args
 
 import msgspec
-import pandas as pd
-from jinja2 import Environment, FileSystemLoader, select_autoescape
-from scipy import stats as scipy_stats
+import numpy as np
+import numpy.typing as npt
+from scipy import special
 
-from officepulse import __version__, charts, stats
+from officepulse import __version__, cellstats
 from officepulse.aggregates import EXCLUDED_FLAGS, Filters, weekday_hour
 from officepulse.content import content_dir
 from officepulse.offices import Office, list_offices
@@ -147,20 +152,79 @@ def _members(group: GroupSpec, offices: list[Office]) -> list[str]:
 
 # -- data -------------------------------------------------------------------------------------
 
-_ITEM_SQL: Final = """
-SELECT r.office_id AS office, answers[$item]::DOUBLE AS value,
-       date_trunc($period, r.received_at)::DATE AS period
-FROM responses r
-WHERE answers[$item] IS NOT NULL
-  AND list_contains($offices, r.office_id)
-  AND ($from IS NULL OR r.received_at >= $from)
-  AND ($to IS NULL OR r.received_at < $to)
+# Every filter a report can set, as one condition. A filtered report next to the default one
+# would give away the responses the filters left out (or, with flagged responses included,
+# added); where those are 1..k-1 responses, the filtered cell is hidden too.
+_SELECTED: Final = """
+  ($flagged OR NOT list_has_any(r.flags, $excluded))
+  AND (NOT $verified OR list_contains(r.flags, 'verified_onsite'))
   AND ($channel IS NULL OR r.channel = $channel)
   AND ($placement IS NULL OR r.placement = $placement)
   AND ($lang IS NULL OR r.lang = $lang)
-  AND ($flagged OR NOT list_has_any(r.flags, $excluded))
-  AND (NOT $verified OR list_contains(r.flags, 'verified_onsite'))
 """
+
+# The report's time window. Written out only when set, so that DuckDB compares received_at
+# with a constant and skips the row groups outside the window.
+_WINDOW: Final = {
+    (False, False): "",
+    (True, False): "AND r.received_at >= $from",
+    (False, True): "AND r.received_at < $to",
+    (True, True): "AND r.received_at >= $from AND r.received_at < $to",
+}
+
+# The one scan over the answers: every answer, counted by cell (office x period x which
+# filters the response passes: bit 1 the report's, bit 2 the default ones, for the
+# differencing check), item (its position in $items, NULL for other items) and value. The cell
+# is one integer made before the map is unnested: grouping tens of millions of answers by it is
+# about twice as fast as by office, period and two flags. Answers of other items and missing
+# values are dropped afterwards, which is cheaper than filtering them in the query.
+_CUBE_SQL: Final = """
+SELECT cell, item, value, count(*) AS n
+FROM (
+    SELECT cell, list_position($items, unnest(map_keys(answers))) AS item,
+           unnest(map_values(answers)) AS value
+    FROM (
+        SELECT ((list_position($offices, r.office_id) - 1)::BIGINT * 65536 + {period}) * 4
+               + CASE WHEN {selected} THEN 1 ELSE 0 END
+               + CASE WHEN NOT list_has_any(r.flags, $excluded) THEN 2 ELSE 0 END AS cell,
+               r.answers
+        FROM responses r
+        WHERE list_contains($offices, r.office_id) {window}
+    )
+)
+GROUP BY ALL
+"""
+
+# A period as a number below 65536: months since year 0, or weeks since Monday 1900-01-01.
+_PERIOD_NUMBER: Final = {
+    "month": "(year(r.received_at) * 12 + month(r.received_at) - 1)",
+    "week": "((r.received_at::DATE - DATE '1900-01-01') // 7)",
+}
+_FIRST_MONDAY: Final = dt.date(1900, 1, 1)
+
+
+def _period_of_number(number: int, period: str) -> dt.date:
+    if period == "week":
+        return _FIRST_MONDAY + dt.timedelta(weeks=number)
+    return dt.date(number // 12, number % 12 + 1, 1)
+
+
+# Responses (not answers) by weekday, hour, the heatmap item's answer and the flags that the
+# counts and the heatmap filter on.
+_RESPONSES_SQL: Final = """
+SELECT isodow(r.received_at) AS weekday, hour(r.received_at) AS hour,
+       {heat} AS heat_value,
+       list_has_any(r.flags, $excluded) AS excluded,
+       list_contains(r.flags, 'verified_onsite') AS verified,
+       r.synthetic AS synthetic,
+       count(*) AS n
+FROM responses r
+WHERE list_contains($offices, r.office_id) {window}
+GROUP BY ALL
+"""
+
+#: The item of the weekday x hour heatmap.
+HEATMAP_ITEM: Final = "stress_now"
 
 
 def _bind(sql: str, params: dict[str, Any]) -> dict[str, Any]:
@@ -177,30 +241,131 @@ class Context(msgspec.Struct, kw_only=True):
     b: list[str]
     params: dict[str, Any]
 
+    @property
+    def offices(self) -> list[str]:
+        """The offices of both groups, each once (an office in both counts as a)."""
+        return list(dict.fromkeys(self.a + self.b))
 
-# Every filter a report can set, as one condition. A filtered report next to the default one
-# would give away the responses the filters left out (or, with flagged responses included,
-# added); where those are 1..k-1 responses, the filtered cell is hidden too.
-_SELECTED: Final = """
-  ($flagged OR NOT list_has_any(r.flags, $excluded))
-  AND (NOT $verified OR list_contains(r.flags, 'verified_onsite'))
-  AND ($channel IS NULL OR r.channel = $channel)
-  AND ($placement IS NULL OR r.placement = $placement)
-  AND ($lang IS NULL OR r.lang = $lang)
-"""
+    def label(self, office: str) -> str:
+        return self.spec.groups.a.label if office in self.a else self.spec.groups.b.label
 
-_REMAINDER_SQL: Final = f"""
-SELECT CASE WHEN list_contains($a, office_id) THEN 'a' ELSE 'b' END AS grp,
-       CASE WHEN $by_period THEN strftime(date_trunc($period, received_at), '%Y-%m-%d') END
-           AS period,
-       CASE WHEN $by_office THEN office_id END AS office,
-       count(*) FILTER (WHERE {_SELECTED}) AS n,
-       count(*) FILTER (WHERE NOT list_has_any(r.flags, $excluded)) AS base_n
-FROM responses r
-WHERE answers[$item] IS NOT NULL AND list_contains($offices, office_id)
-  AND ($from IS NULL OR r.received_at >= $from) AND ($to IS NULL OR r.received_at < $to)
-GROUP BY ALL
-"""  # noqa: S608 - a constant fragment is joined in, never a value
+
+@dataclass(frozen=True)
+class Cube:
+    """Answers counted by office x period x item x value: all the report reads of answers.
+
+    ``n`` counts under the report's filters, ``base_n`` under the default ones (flagged
+    responses left out). Rows where both are zero are absent.
+    """
+
+    offices: list[str]
+    periods: list[dt.date]
+    items: list[str]
+    office: npt.NDArray[np.intp]
+    period: npt.NDArray[np.intp]
+    item: npt.NDArray[np.intp]
+    value: npt.NDArray[np.float64]
+    n: npt.NDArray[np.int64]
+    base_n: npt.NDArray[np.int64]
+
+    def of_item(self, item: str) -> npt.NDArray[np.bool_]:
+        if item not in self.items:
+            return np.zeros(len(self.n), dtype=bool)
+        return np.asarray(self.item == self.items.index(item))
+
+    def in_a(self, ctx: Context) -> npt.NDArray[np.bool_]:
+        """Per row: whether its office is in group a."""
+        return np.isin(self.office, [i for i, o in enumerate(self.offices) if o in ctx.a])
+
+    def table(self, rows: npt.NDArray[np.bool_]) -> cellstats.CountTable:
+        """The selected responses of these rows, for the statistics."""
+        rows = rows & (self.n > 0)
+        return cellstats.CountTable(
+            office=self.office[rows],
+            period=self.period[rows],
+            value=self.value[rows],
+            count=self.n[rows],
+            offices=self.offices,
+            periods=self.periods,
+        )
+
+
+def _window(params: dict[str, Any]) -> str:
+    return _WINDOW[(params["from"] is not None, params["to"] is not None)]
+
+
+def load_cube(cur: Cursor, ctx: Context, items: list[str]) -> Cube:
+    """One aggregate query over the answers of ``items`` of the report's offices."""
+    offices = ctx.offices
+    sql = _CUBE_SQL.format(
+        period=_PERIOD_NUMBER[ctx.spec.period], selected=_SELECTED, window=_window(ctx.params)
+    )
+    params = dict(ctx.params, offices=offices, items=items)
+    found = cur.execute(sql, _bind(sql, params)).fetchnumpy() if offices and items else {}
+    columns = {
+        name: np.ma.asarray(found.get(name, np.zeros(0, dtype=np.int64)))
+        for name in ("cell", "item", "value", "n")
+    }
+    cell = np.ma.getdata(columns["cell"]).astype(np.int64)
+    passes = cell % 4
+    # Answers of other items, missing answers and answers that count under neither the
+    # report's filters nor the default ones say nothing here.
+    keep = ~np.ma.getmaskarray(columns["item"]) & ~np.ma.getmaskarray(columns["value"])
+    keep &= passes > 0
+    cell, passes = cell[keep] // 4, passes[keep]
+    item = np.ma.getdata(columns["item"]).astype(np.intp)[keep] - 1
+    value = np.ma.getdata(columns["value"]).astype(np.float64)[keep]
+    count = np.ma.getdata(columns["n"]).astype(np.int64)[keep]
+    # One row per office x period x item x value (answers are 0..255), with both counts.
+    key = (cell * 256 + item) * 256 + value.astype(np.int64)
+    rows, which = np.unique(key, return_inverse=True)
+    n = np.bincount(which, weights=np.where(passes & 1, count, 0), minlength=len(rows))
+    base_n = np.bincount(which, weights=np.where(passes & 2, count, 0), minlength=len(rows))
+    cells = rows // 65536
+    numbers, period = np.unique(cells % 65536, return_inverse=True)
+    return Cube(
+        offices=offices,
+        periods=[_period_of_number(int(x), ctx.spec.period) for x in numbers],
+        items=items,
+        office=np.asarray(cells // 65536, dtype=np.intp),
+        period=np.asarray(period, dtype=np.intp),
+        item=np.asarray(rows // 256 % 256, dtype=np.intp),
+        value=np.asarray(rows % 256, dtype=np.float64),
+        n=np.asarray(n, dtype=np.int64),
+        base_n=np.asarray(base_n, dtype=np.int64),
+    )
+
+
+@dataclass(frozen=True)
+class Responses:
+    """Responses (whatever they answered) by weekday x hour x heatmap answer x flags."""
+
+    weekday: npt.NDArray[np.int64]
+    hour: npt.NDArray[np.int64]
+    heat_value: npt.NDArray[np.float64]
+    excluded: npt.NDArray[np.bool_]
+    verified: npt.NDArray[np.bool_]
+    synthetic: npt.NDArray[np.bool_]
+    n: npt.NDArray[np.int64]
+
+
+def load_responses(cur: Cursor, ctx: Context, heat: bool) -> Responses:
+    """One aggregate query over the report's responses, for the counts and the heatmap."""
+    sql = _RESPONSES_SQL.format(
+        heat="r.answers[$heat_item]" if heat else "NULL::UTINYINT", window=_window(ctx.params)
+    )
+    params = dict(ctx.params, offices=ctx.offices, heat_item=HEATMAP_ITEM)
+    found = cur.execute(sql, _bind(sql, params)).fetchall() if ctx.offices else []
+    columns = list(zip(*found, strict=True)) if found else [()] * 7
+    return Responses(
+        weekday=np.asarray(columns[0], dtype=np.int64),
+        hour=np.asarray(columns[1], dtype=np.int64),
+        heat_value=np.asarray([np.nan if v is None else v for v in columns[2]], dtype=np.float64),
+        excluded=np.asarray(columns[3], dtype=bool),
+        verified=np.asarray(columns[4], dtype=bool),
+        synthetic=np.asarray(columns[5], dtype=bool),
+        n=np.asarray(columns[6], dtype=np.int64),
+    )
 
 
 def _filtered(ctx: Context) -> bool:
@@ -209,7 +374,7 @@ def _filtered(ctx: Context) -> bool:
 
 
 def _thin_remainders(
-    cur: Cursor,
+    cube: Cube,
     ctx: Context,
     item: str,
     *,
@@ -224,29 +389,25 @@ def _thin_remainders(
     """
     if not _filtered(ctx):
         return set()
-    params = dict(
-        ctx.params,
-        item=item,
-        offices=ctx.a + ctx.b,
-        a=ctx.a,
-        by_period=by_period,
-        by_office=by_office,
+    rows = cube.of_item(item)
+    side = np.where(cube.in_a(ctx)[rows], 0, 1)
+    period = cube.period[rows] if by_period else np.zeros(int(rows.sum()), dtype=np.intp)
+    office = cube.office[rows] if by_office else np.zeros(int(rows.sum()), dtype=np.intp)
+    size = (2, max(len(cube.periods), 1), max(len(cube.offices), 1))
+    cells, which = np.unique(
+        np.ravel_multi_index((side, period, office), size), return_inverse=True
     )
-    found = cur.execute(_REMAINDER_SQL, _bind(_REMAINDER_SQL, params)).fetchall()
+    n = np.bincount(which, weights=cube.n[rows], minlength=len(cells))
+    base_n = np.bincount(which, weights=cube.base_n[rows], minlength=len(cells))
+    thin = cells[(np.abs(base_n - n) > 0) & (np.abs(base_n - n) < ctx.k)]
     return {
-        (grp, period, office)
-        for grp, period, office, n, base_n in found
-        if 0 < abs(base_n - n) < ctx.k
+        (
+            "ab"[grp],
+            cube.periods[p].isoformat() if by_period else None,
+            cube.offices[o] if by_office else None,
+        )
+        for grp, p, o in zip(*np.unravel_index(thin, size), strict=True)
     }
-
-
-def _item_frame(cur: Cursor, ctx: Context, item: str, offices: list[str]) -> pd.DataFrame:
-    # Columns of one item go to the statistics as arrays; no Python loop over responses.
-    params = dict(ctx.params, item=item, offices=offices)
-    frame = cur.execute(_ITEM_SQL, _bind(_ITEM_SQL, params)).df()
-    labels = ctx.spec.groups
-    frame["group"] = frame["office"].map(lambda o: labels.a.label if o in ctx.a else labels.b.label)
-    return frame
 
 
 def _polarity(survey: Survey, item: str) -> bool:
@@ -254,28 +415,28 @@ def _polarity(survey: Survey, item: str) -> bool:
     return found is None or found.polarity != "lower_is_better"
 
 
-def comparisons(cur: Cursor, ctx: Context, items: list[str]) -> list[dict[str, Any]]:
+def comparisons(cube: Cube, ctx: Context, items: list[str]) -> list[dict[str, Any]]:
     """Pilot (a) against conventional (b) per item, Holm-corrected across the items."""
-    results: list[stats.Comparison] = []
+    results: list[cellstats.Comparison] = []
     suppressed: list[dict[str, Any]] = []
-    group_intervals: dict[str, tuple[stats.MeanCI, stats.MeanCI]] = {}
-    group_shares: dict[str, tuple[stats.Share, stats.Share]] = {}
+    group_intervals: dict[str, tuple[cellstats.MeanCI, cellstats.MeanCI]] = {}
+    group_shares: dict[str, tuple[cellstats.Share, cellstats.Share]] = {}
+    label_a, label_b = ctx.spec.groups.a.label, ctx.spec.groups.b.label
+    groups = {office: ctx.label(office) for office in cube.offices}
+    in_a = cube.in_a(ctx)
     for item in items:
-        frame = _item_frame(cur, ctx, item, ctx.a + ctx.b)
-        label_a, label_b = ctx.spec.groups.a.label, ctx.spec.groups.b.label
-        values_a = frame.loc[frame["group"] == label_a, "value"].to_numpy()
-        values_b = frame.loc[frame["group"] == label_b, "value"].to_numpy()
-        thin = _thin_remainders(cur, ctx, item)
-        if len(values_a) < ctx.k or len(values_b) < ctx.k or thin:
+        rows = cube.of_item(item)
+        n_a = int(cube.n[rows & in_a].sum())
+        n_b = int(cube.n[rows & ~in_a].sum())
+        thin = _thin_remainders(cube, ctx, item)
+        if n_a < ctx.k or n_b < ctx.k or thin:
             suppressed.append({"item": item, "suppressed": True})
             continue
         results.append(
-            stats.compare_groups(
-                frame,
+            cellstats.compare_groups(
+                cube.table(rows),
                 item,
-                group_col="group",
-                office_col="office",
-                value_col="value",
+                groups,
                 a=label_a,
                 b=label_b,
                 permutations=ctx.spec.permutations,
@@ -283,17 +444,21 @@ def comparisons(cur: Cursor, ctx: Context, items: list[str]) -> list[dict[str, A
                 higher_is_better=_polarity(ctx.survey, item),
             )
         )
-        group_intervals[item] = (stats.mean_ci(values_a), stats.mean_ci(values_b))
         best = (4, 5) if _polarity(ctx.survey, item) else (1, 2)
-        group_shares[item] = (
-            stats.top2_share(values_a, best=best),
-            stats.top2_share(values_b, best=best),
+        side = [rows & in_a & (cube.n > 0), rows & ~in_a & (cube.n > 0)]
+        group_intervals[item] = (
+            cellstats.mean_ci(cube.value[side[0]], cube.n[side[0]]),
+            cellstats.mean_ci(cube.value[side[1]], cube.n[side[1]]),
         )
-    rows = []
-    for c in stats.holm(results):
+        group_shares[item] = (
+            cellstats.top2_share(cube.value[side[0]], cube.n[side[0]], best=best),
+            cellstats.top2_share(cube.value[side[1]], cube.n[side[1]], best=best),
+        )
+    rows_out = []
+    for c in cellstats.holm(results):
         ci_a, ci_b = group_intervals[c.item]
         share_a, share_b = group_shares[c.item]
-        rows.append(
+        rows_out.append(
             {
                 **msgspec.structs.asdict(c),
                 "mean_ci_a": [ci_a.ci_low, ci_a.ci_high],
@@ -304,10 +469,10 @@ def comparisons(cur: Cursor, ctx: Context, items: list[str]) -> list[dict[str, A
                 "suppressed": False,
             }
         )
-    return rows + suppressed
+    return rows_out + suppressed
 
 
-def events(cur: Cursor, ctx: Context, items: list[str]) -> list[dict[str, Any]]:
+def events(cur: Cursor, cube: Cube, ctx: Context, items: list[str]) -> list[dict[str, Any]]:
     """Difference-in-differences and the event study for each event of an office in the report.
 
     The comparison offices are those of both groups without an event in the period.
@@ -324,25 +489,24 @@ def events(cur: Cursor, ctx: Context, items: list[str]) -> list[dict[str, Any]]:
     rows: list[dict[str, Any]] = []
     # Offices with an event of their own in the period are no clean comparison.
     treated = {row[1] for row in found}
-    untreated = [o for o in dict.fromkeys(ctx.a + ctx.b) if o not in treated]
+    untreated = [o for o in ctx.offices if o not in treated]
+    tables = {item: cube.table(cube.of_item(item)) for item in items} if found else {}
     for event_id, office, happened_on, kind, note in found:
         comparison = untreated
         event_label = f"{kind} {office} {happened_on:%Y-%m-%d}"
+        involved = [i for i, o in enumerate(cube.offices) if o in {office, *comparison}]
         for item in items:
-            frame = _item_frame(cur, ctx, item, [office, *comparison])
-            if len(frame) < ctx.k or not comparison:
+            table = tables[item]
+            answered = np.bincount(table.office, weights=table.count, minlength=len(cube.offices))
+            if int(answered[involved].sum()) < ctx.k or not comparison:
                 continue
-            periods = sorted(frame["period"].unique())
-            index = {p: i for i, p in enumerate(periods)}
-            frame["period"] = frame["period"].map(index)
-            start = pd.Timestamp(_period_start(happened_on, ctx))
-            event_period = sum(1 for p in periods if pd.Timestamp(p) < start)
             base = {"event": event_label, "event_id": event_id, "office": office, "item": item}
             try:
-                result = stats.did(
-                    frame,
+                # Periods at or after the start of the event's period are "post".
+                result = cellstats.did(
+                    table,
                     treated_office=office,
-                    event_period=event_period,
+                    event_period=_period_start(happened_on, ctx),
                     comparison_offices=comparison,
                 )
             except ValueError as exc:
@@ -391,24 +555,31 @@ def _period_start(day: dt.date, ctx: Context) -> dt.date:
     return day.replace(day=1)
 
 
-_GROUP_TRENDS_SQL: Final = f"""
-SELECT CASE WHEN list_contains($a, office_id) THEN 'a' ELSE 'b' END AS grp,
-       strftime(date_trunc($period, received_at), '%Y-%m-%d') AS period,
-       count(*) AS n, avg(answers[$item]) AS mean, stddev_samp(answers[$item]) AS sd
-FROM responses r
-WHERE answers[$item] IS NOT NULL AND list_contains($offices, office_id)
-  AND ($from IS NULL OR r.received_at >= $from) AND ($to IS NULL OR r.received_at < $to)
-  AND {_SELECTED}
-GROUP BY ALL ORDER BY 1, 2
-"""  # noqa: S608 - a constant fragment is joined in, never a value
-
-
-def trends(cur: Cursor, ctx: Context, item: str) -> list[dict[str, Any]]:
+def trends(cube: Cube, ctx: Context, item: str) -> list[dict[str, Any]]:
     """Group mean per period with a t interval computed from the aggregates; small cells hidden."""
-    params = dict(ctx.params, item=item, offices=ctx.a + ctx.b, a=ctx.a)
+    rows_of_item = cube.of_item(item) & (cube.n > 0)
+    periods = len(cube.periods)
+    # Cells: group a's periods, then group b's.
+    which = np.where(cube.in_a(ctx)[rows_of_item], 0, periods) + cube.period[rows_of_item]
+    count = cube.n[rows_of_item].astype(np.float64)
+    value = cube.value[rows_of_item]
+    n = np.bincount(which, weights=count, minlength=2 * periods)
+    cells = np.flatnonzero(n)
+    mean = np.zeros(2 * periods)
+    mean[cells] = np.bincount(which, weights=count * value, minlength=2 * periods)[cells] / n[cells]
+    squares = np.bincount(which, weights=count * (value - mean[which]) ** 2, minlength=2 * periods)
+    found = [
+        (
+            "ab"[cell // periods],
+            cube.periods[cell % periods].isoformat(),
+            int(n[cell]),
+            float(mean[cell]),
+            math.sqrt(squares[cell] / (n[cell] - 1)) if n[cell] > 1 else None,
+        )
+        for cell in cells.tolist()
+    ]
     rows = []
-    found = cur.execute(_GROUP_TRENDS_SQL, _bind(_GROUP_TRENDS_SQL, params)).fetchall()
-    thin = {(grp, period) for grp, period, _ in _thin_remainders(cur, ctx, item, by_period=True)}
+    thin = {(grp, period) for grp, period, _ in _thin_remainders(cube, ctx, item, by_period=True)}
     hidden = {(grp, period) for grp, period, n, _, _ in found if n < ctx.k} | thin
     # Complementary suppression: the group's total over the period is shown elsewhere in the
     # report, so a single hidden period would be the total minus the visible ones. The
@@ -420,76 +591,81 @@ def trends(cur: Cursor, ctx: Context, item: str) -> list[dict[str, Any]]:
             if visible:
                 smallest = min(visible, key=lambda row: (row[2], row[1]))
                 hidden.add((grp, smallest[1]))
-    for grp, period, n, mean, sd in found:
+    for grp, period, size, m, sd in found:
         label = ctx.spec.groups.a.label if grp == "a" else ctx.spec.groups.b.label
         if (grp, period) in hidden:
             rows.append({"group": label, "period": period, "item": item, "suppressed": True})
             continue
-        half = scipy_stats.t.ppf(0.975, n - 1) * sd / n**0.5 if sd is not None else 0.0
+        # The t quantile of scipy.stats.t.ppf(0.975, n - 1).
+        half = float(special.stdtrit(size - 1, 0.975)) * sd / size**0.5 if sd is not None else 0.0
         rows.append(
             {
                 "group": label,
                 "period": period,
                 "item": item,
-                "n": int(n),
-                "mean": float(mean),
-                "ci_low": float(mean - half),
-                "ci_high": float(mean + half),
+                "n": size,
+                "mean": m,
+                "ci_low": m - half,
+                "ci_high": m + half,
                 "suppressed": False,
             }
         )
     return rows
 
 
-_DISTRIBUTION_SQL: Final = f"""
-SELECT CASE WHEN list_contains($a, office_id) THEN 'a' ELSE 'b' END AS grp,
-       answers[$item] AS value, count(*) AS n
-FROM responses r
-WHERE answers[$item] IS NOT NULL AND list_contains($offices, office_id)
-  AND ($from IS NULL OR r.received_at >= $from) AND ($to IS NULL OR r.received_at < $to)
-  AND {_SELECTED}
-GROUP BY ALL
-"""  # noqa: S608 - a constant fragment is joined in, never a value
-
-
-def distribution(cur: Cursor, ctx: Context, items: list[str]) -> list[dict[str, Any]]:
+def distribution(cube: Cube, ctx: Context, items: list[str]) -> list[dict[str, Any]]:
     """Counts of the five answers per group and item (groups below k left out)."""
     rows: list[dict[str, Any]] = []
+    in_a = cube.in_a(ctx)
     for item in items:
-        params = dict(ctx.params, item=item, offices=ctx.a + ctx.b, a=ctx.a)
-        found = cur.execute(_DISTRIBUTION_SQL, _bind(_DISTRIBUTION_SQL, params)).fetchall()
-        totals: dict[str, int] = {}
-        for grp, _value, n in found:
-            totals[grp] = totals.get(grp, 0) + int(n)
-        thin = {grp for grp, _, _ in _thin_remainders(cur, ctx, item)}
-        for grp, value, n in found:
-            if totals[grp] < ctx.k or grp in thin:
+        of_item = cube.of_item(item)
+        thin = {grp for grp, _, _ in _thin_remainders(cube, ctx, item)}
+        for grp, side in (("a", of_item & in_a), ("b", of_item & ~in_a)):
+            if int(cube.n[side].sum()) < ctx.k or grp in thin:
                 continue
+            answers, which = np.unique(cube.value[side], return_inverse=True)
+            counts = np.bincount(which.ravel(), weights=cube.n[side], minlength=len(answers))
             label = ctx.spec.groups.a.label if grp == "a" else ctx.spec.groups.b.label
-            rows.append(
+            rows += [
                 {
                     "label": f"{item} · {label}",
                     "item": item,
                     "group": label,
                     "value": int(value),
-                    "count": int(n),
+                    "count": int(count),
                 }
-            )
+                for value, count in zip(answers, counts, strict=True)
+                if count > 0
+            ]
     return rows
 
 
-_OFFICE_MEANS_SQL: Final = """
-SELECT office_id, count(*) AS n, avg(answers[$item]) AS mean
-FROM responses r
-WHERE answers[$item] IS NOT NULL AND list_contains($offices, office_id)
-  AND ($from IS NULL OR r.received_at >= $from) AND ($to IS NULL OR r.received_at < $to)
-  AND ($flagged OR NOT list_has_any(r.flags, $excluded))
-  AND (NOT $verified OR list_contains(r.flags, 'verified_onsite'))
-  AND ($channel IS NULL OR r.channel = $channel)
-  AND ($placement IS NULL OR r.placement = $placement)
-  AND ($lang IS NULL OR r.lang = $lang)
-GROUP BY ALL
-"""
+def heatmap(responses: Responses, ctx: Context) -> list[dict[str, Any]]:
+    """Mean of the heatmap item by weekday (1 = Monday) x hour; small cells hidden.
+
+    The same cells as :func:`officepulse.aggregates.weekday_hour` with the report's dates,
+    offices and flag filters (channel, placement and language do not apply to it).
+    """
+    chosen = np.isfinite(responses.heat_value)
+    if not ctx.spec.filters.include_flagged:
+        chosen &= ~responses.excluded
+    if ctx.spec.filters.verified_only:
+        chosen &= responses.verified
+    which = responses.weekday[chosen] * 24 + responses.hour[chosen]
+    count = responses.n[chosen].astype(np.float64)
+    n = np.bincount(which, weights=count, minlength=8 * 24)
+    total = np.bincount(which, weights=count * responses.heat_value[chosen], minlength=8 * 24)
+    return [
+        {
+            "weekday": cell // 24,
+            "hour": cell % 24,
+            "n": int(n[cell]) if n[cell] >= ctx.k else None,
+            "mean": float(total[cell] / n[cell]) if n[cell] >= ctx.k else None,
+            "suppressed": bool(n[cell] < ctx.k),
+        }
+        for cell in np.flatnonzero(n).tolist()
+    ]
+
 
 # The latest year of every indicator of the district an office is mapped to.
 _OFFICE_INDICATORS_SQL: Final = """
@@ -501,7 +677,7 @@ GROUP BY ALL
 """
 
 
-def context(cur: Cursor, ctx: Context, items: list[str]) -> dict[str, Any]:
+def context(cur: Cursor, cube: Cube, ctx: Context, items: list[str]) -> dict[str, Any]:
     """Pilot vs conventional adjusted for district indicators, and nearest comparison offices.
 
     Only office means from at least *k* responses enter; an indicator counts when every
@@ -519,27 +695,43 @@ def context(cur: Cursor, ctx: Context, items: list[str]) -> dict[str, Any]:
             "available": False,
             "note": "no district indicators imported and mapped for offices of both groups",
         }
+    # Office-level regressions and neighbours: a few hundred rows at most, so the pandas and
+    # statsmodels reference functions do them (imported only when a report needs them).
+    import pandas as pd
+
+    from officepulse import stats
+
     adjusted: list[dict[str, Any]] = []
     office_rows: list[dict[str, Any]] = []
+    in_mapped = np.isin(cube.office, [i for i, o in enumerate(cube.offices) if o in set(mapped)])
     for item in items:
-        params = dict(ctx.params, item=item, offices=mapped)
-        means = cur.execute(_OFFICE_MEANS_SQL, _bind(_OFFICE_MEANS_SQL, params)).fetchall()
-        thin = {office for _, _, office in _thin_remainders(cur, ctx, item, by_office=True)}
-        rows = [
+        rows = cube.of_item(item) & in_mapped & (cube.n > 0)
+        n = np.bincount(cube.office[rows], weights=cube.n[rows], minlength=len(cube.offices))
+        sums = np.bincount(
+            cube.office[rows], weights=cube.n[rows] * cube.value[rows], minlength=len(cube.offices)
+        )
+        thin = {office for _, _, office in _thin_remainders(cube, ctx, item, by_office=True)}
+        means = [
+            (cube.offices[i], int(n[i]), float(sums[i] / n[i]))
+            for i in sorted(
+                np.flatnonzero(n > 0).tolist(), key=lambda i: mapped.index(cube.offices[i])
+            )
+        ]
+        rows_out = [
             {
                 "office": office,
                 "group": "pilot" if office in ctx.a else "conventional",
-                "n": int(n),
-                item: float(mean),
+                "n": size,
+                item: mean,
                 **{name: values[office][name] for name in indicators},
             }
-            for office, n, mean in means
-            if n >= ctx.k and office not in thin
+            for office, size, mean in means
+            if size >= ctx.k and office not in thin
         ]
-        office_rows += [dict(row, item=item, mean=row[item]) for row in rows]
-        if len(rows) < 3:
+        office_rows += [dict(row, item=item, mean=row[item]) for row in rows_out]
+        if len(rows_out) < 3:
             continue
-        frame = pd.DataFrame(rows)
+        frame = pd.DataFrame(rows_out)
         try:
             result = stats.adjusted_comparison(frame, item, indicators)
         except ValueError as exc:
@@ -555,16 +747,21 @@ def context(cur: Cursor, ctx: Context, items: list[str]) -> dict[str, Any]:
     # IAB's comparison types. One office against one cannot separate pilot from office, and
     # every row says so.
     matched: list[dict[str, Any]] = []
+    groups = {office: ctx.label(office) for office in cube.offices}
     for pilot, others in neighbours.items():
+        pilot_rows = cube.office == cube.offices.index(pilot)
+        other_rows = np.isin(cube.office, [cube.offices.index(o) for o in others])
         for item in items:
-            frame = _item_frame(cur, ctx, item, [pilot, *others])
-            if (frame["office"] == pilot).sum() < ctx.k or len(frame) - (
-                frame["office"] == pilot
-            ).sum() < ctx.k:
+            of_item = cube.of_item(item)
+            if (
+                int(cube.n[of_item & pilot_rows].sum()) < ctx.k
+                or int(cube.n[of_item & other_rows].sum()) < ctx.k
+            ):
                 continue
-            pair = stats.compare_groups(
-                frame,
+            pair = cellstats.compare_groups(
+                cube.table(of_item & (pilot_rows | other_rows)),
                 item,
+                groups,
                 a=ctx.spec.groups.a.label,
                 b=ctx.spec.groups.b.label,
                 permutations=0,
@@ -625,7 +822,11 @@ def build_report(
     date_to: dt.date | None,
     step: Callable[[str], None] = lambda _: None,
 ) -> Report:
-    """Compute every number of the report (on a read cursor; nothing is written)."""
+    """Compute every number of the report (on a read cursor; nothing is written).
+
+    Two aggregate queries read the responses (answers by office x period x item x value, and
+    responses by weekday x hour x flags); every section is derived from their counts.
+    """
     survey = runtime.surveys.latest(runtime.settings.default_survey)
     assert survey is not None
     k = runtime.settings.min_group_size
@@ -647,37 +848,27 @@ def build_report(
             "verified": spec.filters.verified_only,
         }
         ctx = Context(spec=spec, survey=survey, k=k, a=a, b=b, params=params)
-        counts = _counts(cur, ctx)
+        step("responses")
+        cube = load_cube(cur, ctx, items)
+        responses = load_responses(cur, ctx, "heatmap" in spec.sections)
         step("comparisons")
-        compared = comparisons(cur, ctx, items) if "comparison" in spec.sections else []
+        compared = comparisons(cube, ctx, items) if "comparison" in spec.sections else []
         step("events")
-        evented = events(cur, ctx, items) if "before_after" in spec.sections else []
+        evented = events(cur, cube, ctx, items) if "before_after" in spec.sections else []
         step("trends")
         trended = (
-            [row for item in items for row in trends(cur, ctx, item)]
+            [row for item in items for row in trends(cube, ctx, item)]
             if "trends" in spec.sections
             else []
         )
         step("distribution")
-        distributed = distribution(cur, ctx, items) if "distribution" in spec.sections else []
-        heat = (
-            weekday_hour(
-                cur,
-                Filters(
-                    date_from=date_from,
-                    date_to=date_to,
-                    offices=tuple(a + b),
-                    include_flagged=spec.filters.include_flagged,
-                    verified_only=spec.filters.verified_only,
-                ),
-                "stress_now",
-                k,
-            )
-            if "heatmap" in spec.sections
-            else []
-        )
+        distributed = distribution(cube, ctx, items) if "distribution" in spec.sections else []
+        heat: list[dict[str, Any]] = []
+        if "heatmap" in spec.sections:
+            # With no office in either group the heatmap has always covered every office.
+            heat = heatmap(responses, ctx) if ctx.offices else _all_offices_heatmap(cur, ctx)
         step("context")
-        in_context = context(cur, ctx, items) if "context" in spec.sections else {}
+        in_context = context(cur, cube, ctx, items) if "context" in spec.sections else {}
         return Report(
             title=spec.title,
             generated_with=f"officepulse {__version__}",
@@ -688,7 +879,7 @@ def build_report(
                 "a": {"label": spec.groups.a.label, "offices": a},
                 "b": {"label": spec.groups.b.label, "offices": b},
             },
-            counts=counts,
+            counts=_counts(responses, ctx),
             comparisons=compared,
             events=evented,
             trends=trended,
@@ -702,24 +893,25 @@ def build_report(
     return runtime.store.read(compute)
 
 
-def _counts(cur: Cursor, ctx: Context) -> dict[str, int]:
-    params = dict(ctx.params, offices=ctx.a + ctx.b)
-    row = cur.execute(
-        "SELECT count(*) FILTER ($flagged OR NOT list_has_any(flags, $excluded)),"
-        " count(*) FILTER (list_has_any(flags, $excluded)),"
-        " count(*) FILTER (list_contains(flags, 'verified_onsite')),"
-        " count(*) FILTER (synthetic)"
-        " FROM responses r WHERE list_contains($offices, office_id)"
-        " AND ($from IS NULL OR r.received_at >= $from) AND ($to IS NULL OR r.received_at < $to)",
-        {key: params[key] for key in ("flagged", "excluded", "offices", "from", "to")},
-    ).fetchone()
-    assert row is not None
-    used, flagged, verified, synthetic = (int(x) for x in row)
+def _all_offices_heatmap(cur: Cursor, ctx: Context) -> list[dict[str, Any]]:
+    filters = Filters(
+        date_from=ctx.params["from"],
+        date_to=ctx.params["to"] - dt.timedelta(days=1) if ctx.params["to"] else None,
+        include_flagged=ctx.spec.filters.include_flagged,
+        verified_only=ctx.spec.filters.verified_only,
+    )
+    return weekday_hour(cur, filters, HEATMAP_ITEM, ctx.k)
+
+
+def _counts(responses: Responses, ctx: Context) -> dict[str, int]:
+    used = responses.n[ctx.spec.filters.include_flagged | ~responses.excluded].sum()
     return {
-        "responses": used,
-        "excluded_flagged": 0 if ctx.spec.filters.include_flagged else flagged,
-        "verified_onsite": verified,
-        "synthetic": synthetic,
+        "responses": int(used),
+        "excluded_flagged": (
+            0 if ctx.spec.filters.include_flagged else int(responses.n[responses.excluded].sum())
+        ),
+        "verified_onsite": int(responses.n[responses.verified].sum()),
+        "synthetic": int(responses.n[responses.synthetic].sum()),
         "offices_a": len(ctx.a),
         "offices_b": len(ctx.b),
     }
@@ -756,6 +948,8 @@ def _methods(spec: ReportSpec, k: int) -> dict[str, Any]:
 
 def report_charts(report: Report) -> list[tuple[str, Any]]:
     """The report's charts as (name, Altair chart), from its aggregated rows only."""
+    from officepulse import charts  # Altair: only for the formats with charts
+
     found: list[tuple[str, Any]] = []
     shown = [c for c in report.comparisons if not c.get("suppressed")]
     if shown:
@@ -834,6 +1028,8 @@ def _vega_bundle() -> str:
 
 def render_html(report: Report) -> str:
     """One self-contained HTML file: the Vega libraries once, every chart, tables, methods."""
+    from jinja2 import Environment, FileSystemLoader, select_autoescape
+
     env = Environment(loader=FileSystemLoader(TEMPLATES), autoescape=select_autoescape(["html"]))
     # JSON inside <script>: "</" would end the element, so it is escaped (an office name
     # could contain it).

@@ -3,7 +3,9 @@
 Pure functions over per-response or per-office tables (numpy arrays, pandas frames); no
 database and no I/O. Every estimator is a scipy or statsmodels call; this module is glue that
 chooses the method, feeds it the right unit of analysis and says in plain language when the
-data are too thin for that method (the ``caveat`` field of every result).
+data are too thin for that method (the ``caveat`` field of every result). The result types,
+the caveats and :func:`holm` live in :mod:`officepulse.cellstats`, which computes the same
+statistics from counts for reports over many responses; the functions here are its reference.
 
 Design decisions that run through the module:
 
@@ -25,11 +27,8 @@ Design decisions that run through the module:
 from __future__ import annotations
 
 import bisect
-import itertools
-import math
-import warnings
-from collections.abc import Callable, Iterable, Sequence
-from typing import Any, Final, Literal, TypeVar
+from collections.abc import Sequence
+from typing import Any, Final
 
 import msgspec
 import numpy as np
@@ -39,10 +38,35 @@ import statsmodels.api as sm
 import statsmodels.formula.api as smf
 from scipy import stats as sps
 from scipy.spatial.distance import cdist
-from statsmodels.stats.multitest import multipletests
 from statsmodels.stats.proportion import proportion_confint
 
+from officepulse.cellstats import (
+    _NAN,
+    CAVEAT_FEW_OFFICES,
+    CAVEAT_FEW_PRE_PERIODS,
+    CAVEAT_FEW_RESPONSES,
+    CAVEAT_ONE_OFFICE_PER_GROUP,
+    FEW_OFFICES,
+    FEW_RESPONSES,
+    Comparison,
+    DiD,
+    EventStudyPoint,
+    FloatArray,
+    MeanCI,
+    Share,
+    _check_level,
+    _floor_caveat,
+    _join,
+    _quietly,
+    _randomization_p,
+    holm,
+)
+
 __all__ = [
+    "CAVEAT_FEW_OFFICES",
+    "CAVEAT_FEW_PRE_PERIODS",
+    "CAVEAT_FEW_RESPONSES",
+    "CAVEAT_ONE_OFFICE_PER_GROUP",
     "FEW_OFFICES",
     "FEW_RESPONSES",
     "Adjusted",
@@ -60,121 +84,8 @@ __all__ = [
     "top2_share",
 ]
 
-#: Below this many responses an interval is flagged as wide (domain notes §4.6: ±18 pp at n=30).
-FEW_RESPONSES: Final = 30
-#: Below this many offices cluster-robust inference is unreliable (MacKinnon & Webb: ~11).
-FEW_OFFICES: Final = 10
-
-FloatArray = npt.NDArray[np.float64]
-T = TypeVar("T")
-
-_NAN: Final = float("nan")
-
-CAVEAT_ONE_OFFICE_PER_GROUP: Final = (
-    "only one office per group: the comparison cannot separate the pilot from the office"
-)
-CAVEAT_FEW_RESPONSES: Final = "few responses: wide interval"
-CAVEAT_FEW_OFFICES: Final = (
-    "few offices: cluster-robust interval is unreliable, see the randomisation p-value"
-)
-CAVEAT_FEW_PRE_PERIODS: Final = (
-    "fewer than 2 pre-event periods: parallel trends before the event cannot be checked"
-)
-
 
 # --------------------------------------------------------------------------- result types
-
-
-class MeanCI(msgspec.Struct, frozen=True, kw_only=True):
-    """Mean of one item with a t interval."""
-
-    n: int
-    mean: float
-    sd: float
-    ci_low: float
-    ci_high: float
-    caveat: str | None = None
-
-
-class Share(msgspec.Struct, frozen=True, kw_only=True):
-    """Share of responses in the best categories (top-2-box) with a Wilson interval."""
-
-    n: int
-    successes: int
-    share: float
-    ci_low: float
-    ci_high: float
-    caveat: str | None = None
-
-
-class Comparison(msgspec.Struct, frozen=True, kw_only=True):
-    """Group ``a`` (pilot) against group ``b`` (conventional) on one item.
-
-    ``diff``, ``ci_low``/``ci_high`` and ``effect_size`` are all "a minus b" on the item's own
-    scale: a negative ``diff`` on ``stress_now`` means less stress in group ``a``. ``favours``
-    turns the sign into a group name using ``higher_is_better``; it describes the point estimate
-    only and is not a test.
-    """
-
-    item: str
-    group_a: str
-    group_b: str
-    higher_is_better: bool
-    n_a: int
-    n_b: int
-    offices_a: int
-    offices_b: int
-    mean_a: float
-    mean_b: float
-    diff: float
-    ci_low: float
-    ci_high: float
-    effect_size: float
-    effect_size_kind: str
-    prob_superiority: float
-    favours: str | None
-    p_mann_whitney: float
-    randomization_stat: float
-    p_randomization: float | None
-    permutations_used: int
-    randomization_exact: bool
-    p_holm: float | None = None
-    p_holm_basis: Literal["randomization", "mann_whitney"] | None = None
-    caveat: str | None = None
-
-
-class EventStudyPoint(msgspec.Struct, frozen=True, kw_only=True):
-    """Treated-minus-comparison difference ``period_offset`` periods from the event.
-
-    Offsets are relative to the last period before the event (offset -1), which is the
-    reference and is reported with estimate 0 and a zero-width interval.
-    """
-
-    period_offset: int
-    estimate: float
-    ci_low: float
-    ci_high: float
-    is_reference: bool = False
-
-
-class DiD(msgspec.Struct, frozen=True, kw_only=True):
-    """Difference-in-differences around an event in one (or a few) treated offices."""
-
-    estimate: float
-    ci_low: float
-    ci_high: float
-    p: float
-    n: int
-    offices: int
-    periods: int
-    pre_trend_p: float | None
-    event_study: list[EventStudyPoint]
-    treated_offices: list[str]
-    se_kind: str
-    p_randomization: float | None
-    permutations_used: int
-    randomization_exact: bool
-    caveat: str | None = None
 
 
 class Adjusted(msgspec.Struct, frozen=True, kw_only=True):
@@ -192,27 +103,6 @@ class Adjusted(msgspec.Struct, frozen=True, kw_only=True):
     caveat: str | None = None
 
 
-# --------------------------------------------------------------------------- small helpers
-
-
-def _quietly(call: Callable[[], T]) -> tuple[T, list[str]]:
-    """Run a library call and hand back its warnings instead of letting them escape.
-
-    The test suite (and any careful caller) runs with warnings as errors; a warning from
-    statsmodels or scipy on degenerate data is information for the reader, so it becomes
-    a caveat rather than an exception.
-    """
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always")
-        result = call()
-    return result, [f"numerical warning ({w.category.__name__}: {w.message})" for w in caught]
-
-
-def _join(caveats: Iterable[str]) -> str | None:
-    unique = list(dict.fromkeys(c for c in caveats if c))
-    return "; ".join(unique) if unique else None
-
-
 def _floats(values: Any) -> FloatArray:
     """Float array from numpy or pandas input; pandas' NA (nullable Int64 columns) -> NaN."""
     if isinstance(values, pd.Series | pd.Index | pd.DataFrame):
@@ -226,70 +116,10 @@ def _finite(values: npt.ArrayLike) -> FloatArray:
     return array[np.isfinite(array)]
 
 
-def _check_level(level: float) -> None:
-    if not 0.0 < level < 1.0:
-        raise ValueError(f"level must be between 0 and 1, got {level}")
-
-
 def _interval(fit: Any, name: str, level: float) -> tuple[float, float]:
     """Confidence bounds of one named coefficient (all fits here use named columns)."""
     low, high = fit.conf_int(alpha=1.0 - level).loc[name]
     return float(low), float(high)
-
-
-def _randomization_p(
-    draw_stat: Callable[[npt.NDArray[np.intp]], FloatArray],
-    observed: float,
-    n_units: int,
-    n_treated: int,
-    permutations: int,
-    seed: int,
-) -> tuple[float | None, int, bool, float]:
-    """Randomisation p-value over assignments of ``n_treated`` labels to ``n_units`` units.
-
-    ``draw_stat`` maps an (assignments x n_treated) array of unit indices to the statistic of
-    each assignment. If all C(n_units, n_treated) assignments fit in ``permutations`` they are
-    enumerated and the p-value is exact (share of assignments at least as extreme, the observed
-    one included); otherwise ``permutations`` assignments are drawn with a seeded generator and
-    p = (extreme draws + 1) / (draws + 1), which counts the observed assignment and can never
-    be 0. Returns (p, assignments used, exact?, smallest attainable p).
-    """
-    if permutations <= 0:
-        return None, 0, False, _NAN
-    n_assignments = math.comb(n_units, n_treated)
-    exact = n_assignments <= permutations
-    if exact:
-        flat = itertools.chain.from_iterable(itertools.combinations(range(n_units), n_treated))
-        chosen = np.fromiter(flat, dtype=np.intp, count=n_assignments * n_treated)
-        chosen = chosen.reshape(n_assignments, n_treated)
-    else:
-        rng = np.random.default_rng(seed)
-        # A uniformly random subset per row: the first n_treated of a random permutation.
-        chosen = np.argsort(rng.random((permutations, n_units)), axis=1)[:, :n_treated]
-        chosen = np.sort(chosen, axis=1)
-    values = np.abs(draw_stat(chosen))
-    # Ties matter: office means of Likert data tie often, and the observed assignment must
-    # count as "at least as extreme" as itself despite floating-point summation order.
-    tolerance = 1e-9 * max(1.0, abs(observed))
-    extreme = values >= abs(observed) - tolerance
-    if exact:
-        p = float(np.mean(extreme))
-        floor = float(np.mean(values >= values.max() - tolerance))
-        return p, n_assignments, True, floor
-    p = (float(np.sum(extreme)) + 1.0) / (permutations + 1.0)
-    return p, permutations, False, 1.0 / (permutations + 1.0)
-
-
-def _floor_caveat(floor: float, assignments: int, what: str) -> str | None:
-    if math.isfinite(floor) and floor > 0.05:
-        return (
-            f"only {assignments} possible assignments of the {what}: "
-            f"the randomisation p-value cannot fall below {floor:.2f}"
-        )
-    return None
-
-
-# --------------------------------------------------------------------------- descriptives
 
 
 def mean_ci(values: npt.ArrayLike, level: float = 0.95) -> MeanCI:
@@ -521,57 +351,6 @@ def compare_groups(
         randomization_exact=exact,
         caveat=_join(caveats),
     )
-
-
-def holm(comparisons: Sequence[Comparison]) -> list[Comparison]:
-    """Holm-adjust the p-values of several items of one comparison (same groups a and b).
-
-    Uses ``statsmodels.stats.multitest.multipletests(method="holm")``, which controls the
-    family-wise error rate without assuming independence between items. Each comparison
-    contributes its office-level ``p_randomization``; only when that is missing (randomisation
-    switched off) does it fall back to ``p_mann_whitney`` — that p-value ignores clustering by
-    office, which the comparison's caveat then says. ``p_holm_basis`` records which was used.
-    Comparisons without any finite p-value keep ``p_holm=None``. Returns new comparisons in the
-    input order.
-    """
-    pairs = {(c.group_a, c.group_b) for c in comparisons}
-    if len(pairs) > 1:
-        raise ValueError(f"holm() adjusts one comparison across items, got groups {pairs}")
-    raw: list[float] = []
-    basis: list[Literal["randomization", "mann_whitney"] | None] = []
-    for c in comparisons:
-        if c.p_randomization is not None and math.isfinite(c.p_randomization):
-            raw.append(c.p_randomization)
-            basis.append("randomization")
-        elif math.isfinite(c.p_mann_whitney):
-            raw.append(c.p_mann_whitney)
-            basis.append("mann_whitney")
-        else:
-            raw.append(_NAN)
-            basis.append(None)
-    usable = [i for i, kind in enumerate(basis) if kind is not None]
-    adjusted: dict[int, float] = {}
-    if usable:
-        corrected = multipletests(np.asarray([raw[i] for i in usable]), method="holm")[1]
-        adjusted = {i: float(p) for i, p in zip(usable, corrected, strict=True)}
-    result: list[Comparison] = []
-    for i, c in enumerate(comparisons):
-        caveat = c.caveat
-        if basis[i] == "mann_whitney":
-            caveat = _join(
-                [
-                    c.caveat or "",
-                    "Holm p-value uses the response-level Mann-Whitney p, "
-                    "which ignores clustering by office",
-                ]
-            )
-        result.append(
-            msgspec.structs.replace(c, p_holm=adjusted.get(i), p_holm_basis=basis[i], caveat=caveat)
-        )
-    return result
-
-
-# --------------------------------------------------------------------------- events
 
 
 _FIXED_EFFECTS: Final = "C(office) + C(period)"
