@@ -557,45 +557,23 @@ def compare_groups(
     u1, p_mann_whitney = _mann_whitney(value, count, in_a)
     prob_superiority = u1 / (n_a * n_b)
 
-    total = float(office_means.sum())
-
-    def office_mean_diff(chosen: npt.NDArray[np.intp]) -> FloatArray:
-        sums = office_means[chosen].sum(axis=1)
-        return np.asarray(sums / offices_a - (total - sums) / offices_b, dtype=np.float64)
-
-    observed = float(office_mean_diff(np.flatnonzero(office_is_a)[np.newaxis, :])[0])
-    p_rand, used, exact, floor = _randomization_p(
-        office_mean_diff, observed, n_offices, offices_a, permutations, seed
-    )
-    caveats.append(_floor_caveat(floor, used, f"{a!r} label to offices") or "")
-
-    favours: str | None = None
-    if diff != 0.0:
-        favours = a if (diff > 0) == higher_is_better else b
-    return Comparison(
+    return finish_comparison(
         item=item,
-        group_a=a,
-        group_b=b,
+        a=a,
+        b=b,
         higher_is_better=higher_is_better,
         n_a=n_a,
         n_b=n_b,
-        offices_a=offices_a,
-        offices_b=offices_b,
         mean_a=mean_a,
         mean_b=mean_b,
-        diff=diff,
-        ci_low=ci_low,
-        ci_high=ci_high,
-        effect_size=2.0 * prob_superiority - 1.0,
-        effect_size_kind="rank-biserial",
+        ci=(ci_low, ci_high),
         prob_superiority=prob_superiority,
-        favours=favours,
         p_mann_whitney=p_mann_whitney,
-        randomization_stat=observed,
-        p_randomization=p_rand,
-        permutations_used=used,
-        randomization_exact=exact,
-        caveat=_join(caveats),
+        office_means=office_means,
+        office_is_a=office_is_a,
+        permutations=permutations,
+        seed=seed,
+        caveats=caveats,
     )
 
 
@@ -1181,3 +1159,72 @@ def _event_study(
     pre_trend_p, notes = _wald_pre_trend(fit.params, fit.cov, pre, fit.df)
     caveats.extend(notes)
     return points, pre_trend_p, caveats
+
+
+def finish_comparison(
+    *,
+    item: str,
+    a: str,
+    b: str,
+    higher_is_better: bool,
+    n_a: int,
+    n_b: int,
+    mean_a: float,
+    mean_b: float,
+    ci: tuple[float, float],
+    prob_superiority: float,
+    p_mann_whitney: float,
+    office_means: FloatArray,
+    office_is_a: npt.NDArray[np.bool_],
+    permutations: int,
+    seed: int,
+    caveats: list[str],
+) -> Comparison:
+    """The office-level randomisation test and the result, shared with the response-level
+    reference (:func:`officepulse.stats.compare_groups`), which reaches the same office means.
+
+    The statistic is the difference of unweighted office means, recomputed for every way of
+    giving the ``a`` label to the same number of offices (see ``compare_groups``).
+    """
+    offices_a = int(office_is_a.sum())
+    offices_b = len(office_means) - offices_a
+    total = float(office_means.sum())
+
+    def office_mean_diff(chosen: npt.NDArray[np.intp]) -> FloatArray:
+        sums = office_means[chosen].sum(axis=1)
+        return np.asarray(sums / offices_a - (total - sums) / offices_b, dtype=np.float64)
+
+    observed = float(office_mean_diff(np.flatnonzero(office_is_a)[np.newaxis, :])[0])
+    p_rand, used, exact, floor = _randomization_p(
+        office_mean_diff, observed, len(office_means), offices_a, permutations, seed
+    )
+    caveats.append(_floor_caveat(floor, used, f"{a!r} label to offices") or "")
+    diff = mean_a - mean_b
+    favours: str | None = None
+    if diff != 0.0:
+        favours = a if (diff > 0) == higher_is_better else b
+    return Comparison(
+        item=item,
+        group_a=a,
+        group_b=b,
+        higher_is_better=higher_is_better,
+        n_a=n_a,
+        n_b=n_b,
+        offices_a=offices_a,
+        offices_b=offices_b,
+        mean_a=mean_a,
+        mean_b=mean_b,
+        diff=diff,
+        ci_low=ci[0],
+        ci_high=ci[1],
+        effect_size=2.0 * prob_superiority - 1.0,
+        effect_size_kind="rank-biserial",
+        prob_superiority=prob_superiority,
+        favours=favours,
+        p_mann_whitney=p_mann_whitney,
+        randomization_stat=observed,
+        p_randomization=p_rand,
+        permutations_used=used,
+        randomization_exact=exact,
+        caveat=_join(caveats),
+    )

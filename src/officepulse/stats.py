@@ -59,6 +59,7 @@ from officepulse.cellstats import (
     _join,
     _quietly,
     _randomization_p,
+    finish_comparison,
     holm,
 )
 
@@ -276,7 +277,6 @@ def compare_groups(
 
     caveats: list[str] = []
     mean_a, mean_b = float(np.mean(values_a)), float(np.mean(values_b))
-    diff = mean_a - mean_b
 
     # Cluster-robust interval: responses in an office share staff, rooms and district, so the
     # effective sample size is nearer the number of offices than the number of responses.
@@ -310,46 +310,23 @@ def compare_groups(
 
     # Office-level randomisation inference: with few pilots the cluster-robust t interval
     # over-rejects badly, whereas permuting the label over offices is valid for any number.
-    total = float(office_means.sum())
-    n_offices = len(office_labels)
-
-    def office_mean_diff(chosen: npt.NDArray[np.intp]) -> FloatArray:
-        sums = office_means[chosen].sum(axis=1)
-        return np.asarray(sums / offices_a - (total - sums) / offices_b, dtype=np.float64)
-
-    observed = float(office_mean_diff(np.flatnonzero(office_is_a)[np.newaxis, :])[0])
-    p_rand, used, exact, floor = _randomization_p(
-        office_mean_diff, observed, n_offices, offices_a, permutations, seed
-    )
-    caveats.append(_floor_caveat(floor, used, f"{a!r} label to offices") or "")
-
-    favours: str | None = None
-    if diff != 0.0:
-        favours = a if (diff > 0) == higher_is_better else b
-    return Comparison(
+    return finish_comparison(
         item=item,
-        group_a=a,
-        group_b=b,
+        a=a,
+        b=b,
         higher_is_better=higher_is_better,
         n_a=n_a,
         n_b=n_b,
-        offices_a=offices_a,
-        offices_b=offices_b,
         mean_a=mean_a,
         mean_b=mean_b,
-        diff=diff,
-        ci_low=ci_low,
-        ci_high=ci_high,
-        effect_size=2.0 * prob_superiority - 1.0,
-        effect_size_kind="rank-biserial",
+        ci=(ci_low, ci_high),
         prob_superiority=prob_superiority,
-        favours=favours,
         p_mann_whitney=float(mw.pvalue),
-        randomization_stat=observed,
-        p_randomization=p_rand,
-        permutations_used=used,
-        randomization_exact=exact,
-        caveat=_join(caveats),
+        office_means=office_means,
+        office_is_a=office_is_a,
+        permutations=permutations,
+        seed=seed,
+        caveats=caveats,
     )
 
 
