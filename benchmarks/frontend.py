@@ -23,14 +23,11 @@ import os
 import platform
 import shutil
 import signal
-import socket
 import statistics
 import subprocess
 import sys
 import tempfile
 import time
-import urllib.error
-import urllib.request
 from collections import Counter
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
@@ -44,7 +41,10 @@ from playwright.sync_api import Error as PlaywrightError
 
 HERE: Final = Path(__file__).resolve().parent
 REPO: Final = HERE.parent
-SECRET: Final = "benchmark-secret-key-0123456789abcdef0123456789"
+sys.path.insert(0, str(REPO))  # run as a script: make ``benchmarks`` importable
+
+from benchmarks.common import SECRET, free_port, git_commit, wait_healthy  # noqa: E402
+
 BIN: Final = Path(sys.executable).parent
 OFFICE: Final = "bench"
 CHROMIUM_ARGS: Final = [
@@ -376,12 +376,6 @@ def cli(data: Path, *args: str) -> str:
     return result.stdout
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 @dataclass
 class Server:
     """A running server and its access log (debug level: one line per request)."""
@@ -425,7 +419,10 @@ def running_server(data: Path, log: Path) -> Iterator[Server]:
         )
         base = f"http://127.0.0.1:{port}"
         try:
-            wait_healthy(base, process)
+            try:
+                wait_healthy(base, process)
+            except RuntimeError as exc:
+                raise BenchmarkError(str(exc)) from None
             yield Server(base, data, log)
         finally:
             if process.poll() is None:
@@ -435,21 +432,6 @@ def running_server(data: Path, log: Path) -> Iterator[Server]:
                 except subprocess.TimeoutExpired:
                     process.kill()
                     process.wait()
-
-
-def wait_healthy(base: str, process: subprocess.Popen[bytes], timeout: float = 120) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise BenchmarkError(f"the server exited early with status {process.returncode}")
-        try:
-            with urllib.request.urlopen(f"{base}/healthz", timeout=1) as answer:  # noqa: S310
-                if answer.status == 200:
-                    return
-        except (urllib.error.URLError, ConnectionError, TimeoutError):
-            pass
-        time.sleep(0.1)
-    raise BenchmarkError("the server did not become healthy")
 
 
 # -- the scenarios ----------------------------------------------------------------------------
@@ -699,27 +681,6 @@ def detail_table(run: list[Measured]) -> list[str]:
                 f" | {approx}{r.wire:,} | {'?' if r.body is None else f'{approx}{r.body:,}'} |"
             )
     return lines
-
-
-def git_commit() -> str:
-    try:
-        head = subprocess.run(
-            ["git", "rev-parse", "--short", "HEAD"],
-            cwd=REPO,
-            capture_output=True,
-            text=True,
-            check=True,
-        ).stdout.strip()
-        dirty = subprocess.run(
-            ["git", "status", "--porcelain", "--untracked-files=no"],
-            cwd=REPO,
-            capture_output=True,
-            text=True,
-            check=True,
-        ).stdout.strip()
-    except (OSError, subprocess.CalledProcessError):
-        return "unknown"
-    return f"{head} with uncommitted changes" if dirty else head
 
 
 def header(chromium: str, runs: int) -> str:

@@ -25,7 +25,6 @@ import os
 import platform
 import re
 import shutil
-import socket
 import subprocess
 import sys
 import time
@@ -36,7 +35,10 @@ import duckdb
 import httpx
 
 HERE = Path(__file__).resolve().parent
-SECRET = "benchmark-secret-key-0123456789abcdef0123456789"
+sys.path.insert(0, str(HERE.parent))  # run as a script: make ``benchmarks`` importable
+
+from benchmarks.common import SECRET, free_port, git_commit  # noqa: E402
+
 TICKS = os.sysconf("SC_CLK_TCK")
 
 
@@ -94,12 +96,6 @@ def run_wrk(url: str, duration: int, connections: int, script: Path | None, pid:
         created=int(statuses.group(1)) if statuses else 0,
         retried=int(statuses.group(2)) if statuses else 0,
     )
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def officepulse(*args: str | Path, env: dict[str, str]) -> None:
@@ -192,16 +188,11 @@ def one_run(
 
 
 def header(args: argparse.Namespace) -> str:
-    try:
-        commit = subprocess.run(
-            ["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True, cwd=HERE
-        ).stdout.strip()
-    except OSError:
-        commit = ""
+    commit = git_commit()
     memory = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30
     wrk = subprocess.run(["wrk", "-v"], capture_output=True, text=True).stdout.split(" [")[0]
     return (
-        f"# ingest, {time.strftime('%Y-%m-%d')}, commit {commit or '?'}, {platform.platform()},"
+        f"# ingest, {time.strftime('%Y-%m-%d')}, commit {commit}, {platform.platform()},"
         f" {os.cpu_count()} cores, {memory:.0f} GiB, Python {platform.python_version()},"
         f" DuckDB {duckdb.__version__}, {wrk.strip()} -t1 on the same machine,"
         f" {args.duration} s per phase, log level {args.log_level}"

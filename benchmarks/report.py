@@ -62,7 +62,6 @@ import os
 import platform
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -78,9 +77,9 @@ import pandas as pd
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent))  # run as a script: make ``benchmarks.synth`` importable
 
+from benchmarks.common import SECRET, free_port, git_commit, wait_healthy  # noqa: E402
 from benchmarks.synth import START, WEEKS, generate  # noqa: E402
 
-SECRET: Final = "benchmark-secret-key-0123456789abcdef0123456789"
 PASSWORD: Final = "benchmark-password-of-the-evaluator"
 USER: Final = "bench-evaluator"
 SPEC: Final = "pilot-vs-conventional"
@@ -158,12 +157,6 @@ def run_child(args: Sequence[str], log: Path, stdin: str | None = None) -> Child
             f"officepulse {' '.join(args)} failed ({process.returncode}):\n{text}{problems}"
         )
     return Child(seconds=seconds, peak_mib=usage.ru_maxrss / 1024, stdout=text)  # KiB on Linux
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def peak_memory_mib(pid: int) -> float:
@@ -303,20 +296,6 @@ def summary_endpoint(folder: Path, logs: Path, office: str, calls: int) -> Summa
         calls=len(warm),
         peak_mib=peak,
     )
-
-
-def wait_healthy(base: str, server: subprocess.Popen[bytes], timeout: float = 120) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if server.poll() is not None:
-            raise RuntimeError(f"the server exited early with status {server.returncode}")
-        try:
-            if httpx.get(f"{base}/healthz", timeout=1).status_code == 200:
-                return
-        except httpx.HTTPError:
-            pass
-        time.sleep(0.1)
-    raise RuntimeError("the server did not become healthy")
 
 
 # -- 3. the same aggregates, two ways --------------------------------------------------------
@@ -591,15 +570,10 @@ def one_size(
 
 
 def header() -> str:
-    try:
-        commit = subprocess.run(
-            ["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True, cwd=HERE
-        ).stdout.strip()
-    except OSError:
-        commit = ""
+    commit = git_commit()
     memory = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30
     return (
-        f"# reports, {time.strftime('%Y-%m-%d')}, commit {commit or '?'}, {platform.platform()},"
+        f"# reports, {time.strftime('%Y-%m-%d')}, commit {commit}, {platform.platform()},"
         f" {os.cpu_count()} cores, {memory:.0f} GiB, Python {platform.python_version()},"
         f" DuckDB {duckdb.__version__}, pandas {pd.__version__}"
     )
