@@ -32,10 +32,16 @@ from officepulse import (
 )
 from officepulse.auth import LoginThrottle, access_guard
 from officepulse.limiter import RepeatLimiter
-from officepulse.problems import EXCEPTION_HANDLERS, handle_http_exception, not_found_as_problem
+from officepulse.problems import (
+    EXCEPTION_HANDLERS,
+    handle_http_exception,
+    handle_unavailable,
+    not_found_as_problem,
+)
 from officepulse.runtime import Runtime
 from officepulse.settings import Settings
 from officepulse.staff import StaffRenderer, staff_error
+from officepulse.storage import StoreUnavailableError
 
 access_log = logging.getLogger("officepulse.access")
 
@@ -166,7 +172,11 @@ def create_app(settings: Settings) -> Litestar:
     return Litestar(
         route_handlers=handlers,
         lifespan=[lifespan],
-        exception_handlers={**EXCEPTION_HANDLERS, HTTPException: _http_error},
+        exception_handlers={
+            **EXCEPTION_HANDLERS,
+            HTTPException: _http_error,
+            StoreUnavailableError: handle_unavailable,
+        },
         middleware=[access_log_middleware],
         # One guard for every route: each declares opt["access"]; a route without it is refused.
         guards=[access_guard],

@@ -60,7 +60,7 @@ from officepulse.settings import (
     env_name,
     load_settings,
 )
-from officepulse.storage import StoreLockedError
+from officepulse.storage import StoreLockedError, StoreUnavailableError
 from officepulse.surveys import SurveyError, check_survey_file, format_coverage, load_survey_file
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -115,7 +115,7 @@ def run_operation(settings: Settings, name: str, params: object) -> Any:
     runtime = open_runtime(settings)
     try:
         return op.run(runtime, params)
-    except OperationError as exc:
+    except (OperationError, StoreUnavailableError) as exc:
         fail(str(exc))
     finally:
         runtime.close()
@@ -124,7 +124,13 @@ def run_operation(settings: Settings, name: str, params: object) -> Any:
 def open_runtime(settings: Settings) -> Runtime:
     try:
         return Runtime.open(settings)
-    except (StoreLockedError, SurveyError, PublishedSurveyChangedError, OSError) as exc:
+    except (
+        StoreLockedError,
+        StoreUnavailableError,
+        SurveyError,
+        PublishedSurveyChangedError,
+        OSError,
+    ) as exc:
         fail(str(exc))
 
 
@@ -173,7 +179,13 @@ def serve_settings(settings: Settings) -> None:
     open_runtime(settings).close()
     try:
         code = run_server(settings)
-    except (StoreLockedError, SurveyError, PublishedSurveyChangedError, OSError) as exc:
+    except (
+        StoreLockedError,
+        StoreUnavailableError,
+        SurveyError,
+        PublishedSurveyChangedError,
+        OSError,
+    ) as exc:
         fail(str(exc))
     if code:
         fail("the server could not start (see the messages above)")

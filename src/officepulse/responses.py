@@ -23,10 +23,16 @@ from litestar.openapi.datastructures import ResponseSpec
 
 from officepulse.languages import LANGUAGES
 from officepulse.offices import PLACEMENT_RE
-from officepulse.problems import FieldError, ProblemError, json_body, problem_responses
+from officepulse.problems import (
+    UNAVAILABLE_RETRY_SECONDS,
+    FieldError,
+    ProblemError,
+    json_body,
+    problem_responses,
+)
 from officepulse.runtime import Runtime
 from officepulse.scrub import scrub_comment
-from officepulse.storage import Batch, Cursor, StoreClosedError
+from officepulse.storage import Batch, Cursor, StoreClosedError, StoreUnavailableError
 from officepulse.surveys import Survey
 
 MAX_BODY_BYTES: Final = 16 * 1024
@@ -413,6 +419,13 @@ async def store_response(runtime: Runtime, row: StoredResponse) -> Outcome:
         raise ProblemError(503, "The server is shutting down; please retry.") from None
     try:
         return await waiter
+    except StoreUnavailableError:
+        # The disk is full or the database is being reopened: not a matter of a second.
+        raise ProblemError(
+            503,
+            "The server cannot store responses right now; nothing was kept. Retry later.",
+            headers={"Retry-After": str(UNAVAILABLE_RETRY_SECONDS)},
+        ) from None
     except Exception:
         raise ProblemError(
             503,

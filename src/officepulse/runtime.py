@@ -51,9 +51,14 @@ class Runtime:
                 surveys_dir(settings),
                 f"no survey with id {settings.default_survey!r} (OFFICEPULSE_DEFAULT_SURVEY)",
             )
-        store = Store.open(settings.database_path)
+        store = Store.open(
+            settings.database_path, min_free_bytes=settings.min_free_mb * 1024 * 1024
+        )
         try:
-            store.write(lambda cur: register_survey_versions(cur, surveys)).result()
+            # Read first, write only what changed: a server must start even on a full disk
+            # (it then answers submissions with 503 until space is freed).
+            if store.read(lambda cur: survey_versions_to_register(cur, surveys)):
+                store.write(lambda cur: register_survey_versions(cur, surveys)).result()
             runtime = cls(settings=settings, store=store, surveys=surveys)
             runtime.refresh_offices()
         except BaseException:
@@ -103,6 +108,21 @@ class Runtime:
 def surveys_dir(settings: Settings) -> Path:
     """The folder of survey definitions in force."""
     return settings.surveys_dir if settings.surveys_dir is not None else default_surveys_dir()
+
+
+def survey_versions_to_register(cur: Cursor, surveys: SurveyRegistry) -> list[Survey]:
+    """The survey versions whose stored definition is missing or differs from the file."""
+    stored = {
+        (str(row[0]), int(row[1])): str(row[2])
+        for row in cur.execute(
+            "SELECT survey_id, version, definition FROM survey_versions"
+        ).fetchall()
+    }
+    return [
+        survey
+        for survey in surveys
+        if stored.get((survey.id, survey.version)) != survey_to_json(survey).decode()
+    ]
 
 
 def register_survey_versions(cur: Cursor, surveys: SurveyRegistry) -> None:

@@ -110,6 +110,14 @@ class Settings(msgspec.Struct, forbid_unknown_fields=True, frozen=True, kw_only=
     session_max_hours: Annotated[
         int, _doc("Staff sessions end this many hours after the login at the latest.", ge=1, le=168)
     ] = 12
+    min_free_mb: Annotated[
+        int,
+        _doc(
+            "Free space (MiB) the data directory's file system must keep; below it submissions "
+            "answer 503 and nothing is written until space is freed.",
+            ge=0,
+        ),
+    ] = 64
     log_level: Annotated[LogLevel, _doc("Lowest level of log lines written to standard error.")] = (
         "info"
     )

@@ -6,6 +6,7 @@ from officepulse.storage.store import (
     Store,
     StoreClosedError,
     StoreLockedError,
+    StoreUnavailableError,
     apply_migrations,
     open_connection,
 )
@@ -16,6 +17,7 @@ __all__ = [
     "Store",
     "StoreClosedError",
     "StoreLockedError",
+    "StoreUnavailableError",
     "apply_migrations",
     "open_connection",
 ]
