@@ -170,3 +170,61 @@ def test_demo_command_serves_synthetic_data(tmp_path: Path) -> None:
     refused = run_cli(["demo", "--data-dir", str(real), "--no-serve"])
     assert refused.returncode == 1
     assert "holds real data" in refused.stderr
+
+
+def test_sigterm_answers_in_flight_requests_before_exit(tmp_path: Path) -> None:
+    """SIGTERM: the server stops taking connections, commits and answers what it holds, exits."""
+    data = prepared_data_dir(tmp_path)
+    # (sent, answered, status or None for a connection error, id) of every request
+    records: list[tuple[float, float, int | None, str]] = []
+    lock = threading.Lock()
+    stop = threading.Event()
+
+    def client(base: str) -> None:
+        with httpx.Client(timeout=30) as http:
+            while not stop.is_set():
+                body = valid_response(id=str(uuid.uuid4()))
+                sent = time.monotonic()
+                try:
+                    status: int | None = http.post(
+                        f"{base}/api/v1/responses", json=body
+                    ).status_code
+                except httpx.HTTPError:
+                    status = None
+                with lock:
+                    records.append((sent, time.monotonic(), status, body["id"]))
+                if status is None:
+                    return  # the server has closed the connection: it is going away
+
+    log = tmp_path / "server.log"
+    with server_process(data, log=log) as (base, process):
+        threads = [threading.Thread(target=client, args=(base,)) for _ in range(24)]
+        for thread in threads:
+            thread.start()
+        deadline = time.monotonic() + 20
+        while len(records) < 500 and time.monotonic() < deadline:
+            time.sleep(0.02)
+        terminated = time.monotonic()
+        process.send_signal(signal.SIGTERM)
+        # uvicorn re-raises the signal after its graceful shutdown, so that a supervisor sees
+        # the process end by SIGTERM (systemd counts that as a clean stop).
+        assert process.wait(timeout=60) in (0, -signal.SIGTERM)
+        stop.set()
+        for thread in threads:
+            thread.join()
+
+    lines = log.read_text(encoding="utf-8").splitlines()
+    assert "INFO uvicorn.error: Application shutdown complete." in lines
+    assert any(line.startswith("INFO officepulse.storage.store: writer:") for line in lines)
+    statuses = {status for _, _, status, _ in records}
+    assert statuses <= {201, None}, statuses  # no 5xx, no "shutting down" refusals
+    in_flight = [r for r in records if r[0] < terminated < r[1]]
+    answered = [r for r in in_flight if r[2] == 201]
+    assert answered, f"no request was answered after SIGTERM ({len(in_flight)} in flight)"
+    acknowledged = {response_id for _, _, status, response_id in records if status == 201}
+    stored = {str(row[0]) for row in query(data, "SELECT id FROM responses")}
+    assert acknowledged <= stored, f"{len(acknowledged - stored)} acknowledged responses lost"
+    total, distinct = query(data, "SELECT count(*), count(DISTINCT id) FROM responses")[0]
+    assert total == distinct
+    # Whatever was neither answered nor stored was never acknowledged: the client retries it.
+    assert not (server_file := data / "server.json").exists(), server_file

@@ -9,13 +9,15 @@ from __future__ import annotations
 
 import gc
 import socket
-from typing import Any
+from typing import Any, Final
 
 import uvicorn
 
 from officepulse.admin import remove_server_file, write_server_file
 from officepulse.app import create_app
 from officepulse.settings import Settings
+
+SHUTDOWN_GRACE_SECONDS: Final = 30
 
 
 class _Server(uvicorn.Server):
@@ -60,6 +62,10 @@ def uvicorn_config(settings: Settings, **extra: Any) -> uvicorn.Config:
         forwarded_allow_ips=settings.trusted_proxies,
         server_header=False,
         lifespan="on",
+        # SIGTERM: stop accepting, let requests in flight (each waiting for its commit) be
+        # answered, then close the store, which commits whatever is still queued. A client that
+        # holds its connection longer than this is cut off; its write still commits.
+        timeout_graceful_shutdown=SHUTDOWN_GRACE_SECONDS,
         **extra,
     )
 
