@@ -147,10 +147,18 @@ def test_full_disk_answers_503_keeps_nothing_and_recovers_without_restart(
         )
         assert heartbeat.status_code == 503, heartbeat.text
         assert heartbeat.headers["content-type"].startswith("application/problem+json")
-        assert client.get("/healthz").status_code == 200
+        health = client.get("/healthz")
+        assert health.status_code == 200
+        assert health.json()["status"] == "degraded"
+        assert health.json()["storage"].startswith("the data directory's file system is full")
         assert stored_ids(app) == [first["id"]]
 
         filler.unlink()  # space is freed: the same server takes writes again
+        assert client.get("/healthz").json() | {"version": ""} == {
+            "status": "ok",
+            "storage": "ok",
+            "version": "",
+        }
         for body in refused:
             assert client.post("/api/v1/responses", json=body).status_code == 201
         batch = client.post(

@@ -273,6 +273,7 @@ def test_healthz(client: Client) -> None:
     answer = client.get("/healthz")
     assert answer.status_code == 200
     assert answer.json()["status"] == "ok"
+    assert answer.json()["storage"] == "ok"
 
 
 def test_each_response_id_is_a_new_row(client: Client, app: Litestar) -> None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from typing import Any, Final
+from typing import Any, Final, Literal
 
 import anyio.to_thread
 import msgspec
@@ -47,14 +47,24 @@ access_log = logging.getLogger("officepulse.access")
 
 
 class Health(msgspec.Struct, frozen=True):
-    status: str
+    status: Literal["ok", "degraded"]
     version: str
+    # "ok", or why submissions are refused with 503 (the disk is full, the database reopens)
+    storage: str
 
 
 @get("/healthz", tags=["health"], sync_to_thread=False, opt={"access": "public"})
-def healthz() -> Health:
-    """Liveness: the server is up and its database is open."""
-    return Health(status="ok", version=__version__)
+def healthz(state: State) -> Health:
+    """Liveness: the server is up. ``degraded`` while it cannot store (e.g. the disk is full).
+
+    Still 200 then: restarting the server would not free the disk, and it recovers by itself.
+    """
+    problem = state.runtime.store.write_problem()
+    return Health(
+        status="ok" if problem is None else "degraded",
+        version=__version__,
+        storage="ok" if problem is None else problem,
+    )
 
 
 # Sent with every answer that does not set its own: pages set a fuller policy, the kiosk shell

@@ -332,6 +332,13 @@ class Store:
         due = self._broken is not None and time.monotonic() >= self._next_reopen
         if self._broken is not None and not (due and self._reopen()):
             return self._broken
+        return self._space_problem()
+
+    def write_problem(self) -> str | None:
+        """Why writes are refused right now, or None: for health checks (it reopens nothing)."""
+        return self._broken if self._broken is not None else self._space_problem()
+
+    def _space_problem(self) -> str | None:
         if self.min_free_bytes <= 0:
             return None
         try:
