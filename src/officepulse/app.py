@@ -28,6 +28,7 @@ from officepulse import (
     login,
     pages,
     responses,
+    retention,
     summary,
 )
 from officepulse.auth import LoginThrottle, access_guard
@@ -143,9 +144,11 @@ def create_app(settings: Settings) -> Litestar:
                 window_count=settings.burst_window_count,
             ),
         )
+        purging = retention.start_daily_purge(runtime)
         try:
             yield
         finally:
+            await retention.stop_daily_purge(purging)
             await anyio.to_thread.run_sync(runtime.close)
 
     openapi = OpenAPIConfig(

@@ -268,6 +268,52 @@ def demo(
 main.add_command(qr_command, "qr")
 
 
+# -- backups -----------------------------------------------------------------------------------
+
+
+@main.command("backup")
+@click.option(
+    "--out",
+    type=click.Path(file_okay=False, path_type=Path),
+    required=True,
+    help="A new (or empty) folder for the backup; it appears only when complete.",
+)
+@data_dir_option
+@json_option
+def backup_command(out: Path, data_dir: Path | None, as_json: bool) -> None:
+    """Copy the database and secret key consistently, while the server keeps running."""
+    from officepulse.backup import BackupRequest, BackupResult, backup_lines
+
+    settings = make_settings(data_dir=data_dir)
+    # Absolute: a running server resolves paths against its own working directory.
+    result: BackupResult = run_operation(settings, "backup", BackupRequest(out=str(out.absolute())))
+    if as_json:
+        print_json(result)
+        return
+    for line in backup_lines(result):
+        click.echo(line)
+
+
+@main.command("restore")
+@click.argument("backup_dir", metavar="DIR", type=click.Path(file_okay=False, path_type=Path))
+@data_dir_option
+@json_option
+def restore_command(backup_dir: Path, data_dir: Path | None, as_json: bool) -> None:
+    """Restore the backup DIR into an empty data directory (never one in use)."""
+    from officepulse.backup import BackupError, restore_backup, restore_lines
+
+    settings = make_settings(data_dir=data_dir)
+    try:
+        result = restore_backup(backup_dir, settings)
+    except BackupError as exc:
+        fail(str(exc))
+    if as_json:
+        print_json(result)
+        return
+    for line in restore_lines(result):
+        click.echo(line)
+
+
 # -- offices -----------------------------------------------------------------------------------
 
 
@@ -1165,3 +1211,26 @@ def import_responses(file: Path, data_dir: Path | None, as_json: bool) -> None:
         f"imported {plural(result.stored, 'response')} from {file};"
         f" {result.present} already present"
     )
+
+
+# -- retention ---------------------------------------------------------------------------------
+
+
+@main.command("purge")
+@click.option("--dry-run", is_flag=True, help="Only count the comments that would be removed.")
+@data_dir_option
+@json_option
+def purge_command(dry_run: bool, data_dir: Path | None, as_json: bool) -> None:
+    """Delete client comments older than OFFICEPULSE_COMMENT_RETENTION_MONTHS; keep the ratings.
+
+    The server also does this once a day; this command runs it now (through the server when
+    one is running, whose setting then applies).
+    """
+    from officepulse.retention import PurgeRequest, PurgeResult, describe
+
+    settings = make_settings(data_dir=data_dir)
+    result: PurgeResult = run_operation(settings, "purge", PurgeRequest(dry_run=dry_run))
+    if as_json:
+        print_json(result)
+    else:
+        click.echo(describe(result))

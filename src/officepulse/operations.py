@@ -18,7 +18,18 @@ from typing import Any, Final
 
 import msgspec
 
-from officepulse import accounts, audit, demo, districts, events, exports, history, kiosk
+from officepulse import (
+    accounts,
+    audit,
+    backup,
+    demo,
+    districts,
+    events,
+    exports,
+    history,
+    kiosk,
+    retention,
+)
 from officepulse.offices import (
     CsvOffice,
     Office,
@@ -282,6 +293,17 @@ def _survey_list(runtime: Runtime, _: NoParams) -> list[SurveySummary]:
     ]
 
 
+def _backup(runtime: Runtime, params: backup.BackupRequest) -> backup.BackupResult:
+    try:
+        return backup.make_backup(runtime, Path(params.out))
+    except backup.BackupError as exc:
+        raise OperationError(str(exc)) from None
+
+
+def _purge(runtime: Runtime, params: retention.PurgeRequest) -> retention.PurgeResult:
+    return retention.purge_comments(runtime, actor=audit.CLI_ACTOR, dry_run=params.dry_run)
+
+
 def _demo_load(runtime: Runtime, params: demo.DemoParams) -> demo.DemoResult:
     try:
         result = demo.load_demo(runtime, params)
@@ -491,6 +513,8 @@ OPERATIONS: Final[dict[str, Operation]] = {
         Operation("report", ReportRequest, ReportResult, _report),
         Operation("survey.list", NoParams, list[SurveySummary], _survey_list),
         Operation("demo.load", demo.DemoParams, demo.DemoResult, _demo_load),
+        Operation("backup", backup.BackupRequest, backup.BackupResult, _backup),
+        Operation("purge", retention.PurgeRequest, retention.PurgeResult, _purge),
         Operation("event.add", events.NewEvent, events.Event, _event_add),
         Operation("event.list", events.EventFilter, list[events.Event], _event_list),
         Operation("districts.import", DistrictImport, DistrictImportResult, _districts_import),

@@ -110,6 +110,15 @@ class Settings(msgspec.Struct, forbid_unknown_fields=True, frozen=True, kw_only=
     session_max_hours: Annotated[
         int, _doc("Staff sessions end this many hours after the login at the latest.", ge=1, le=168)
     ] = 12
+    comment_retention_months: Annotated[
+        int,
+        _doc(
+            "Client comments older than this many months (1 to 120) are deleted, daily and by "
+            "`officepulse purge`; the ratings are kept.",
+            ge=1,
+            le=120,
+        ),
+    ] = 24
     min_free_mb: Annotated[
         int,
         _doc(
