@@ -116,6 +116,8 @@ def child_env(**extra: str) -> dict[str, str]:
     """The environment without the caller's OFFICEPULSE_* settings, plus the benchmark's."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("OFFICEPULSE_")}
     env.update(OFFICEPULSE_SECRET_KEY=SECRET, OFFICEPULSE_LOG_LEVEL="warning", **extra)
+    # The synthetic data starts more than 24 months ago: no retention purge while measuring.
+    env["OFFICEPULSE_COMMENT_RETENTION_MONTHS"] = "120"
     return env
 
 

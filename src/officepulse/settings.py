@@ -32,7 +32,7 @@ class Settings(msgspec.Struct, forbid_unknown_fields=True, frozen=True, kw_only=
 
     data_dir: Annotated[
         Path,
-        _doc("Folder holding the DuckDB file, the secret key and backups."),
+        _doc("Folder holding the DuckDB file and the secret key (keep backups elsewhere)."),
     ] = Path(DEFAULT_DATA_DIR)
     host: Annotated[
         str,
