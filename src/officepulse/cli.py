@@ -8,6 +8,7 @@ loopback admin API when one does — never ending in a database lock error.
 from __future__ import annotations
 
 import datetime as dt
+import logging
 import os
 import sys
 from collections.abc import Callable, Sequence
@@ -150,6 +151,10 @@ def print_table(headers: Sequence[str], rows: Sequence[Sequence[object]]) -> Non
 @click.version_option(__version__, prog_name="officepulse")
 def main() -> None:
     """officepulse: anonymous client feedback for job centres."""
+    # A one-shot command speaks through its output and its one error line; without a handler,
+    # Python would also print the library's warnings bare (a full disk twice, say). `serve`
+    # configures logging and gets every line.
+    logging.getLogger("officepulse").addHandler(logging.NullHandler())
 
 
 @main.command()
