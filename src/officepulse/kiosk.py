@@ -38,6 +38,7 @@ from officepulse.offices import get_office
 from officepulse.problems import FieldError, ProblemError, json_body, problem_responses
 from officepulse.qr import qr_svg, survey_url
 from officepulse.responses import (
+    MALFORMED_JSON,
     Outcome,
     StoredResponse,
     check_response,
@@ -462,7 +463,7 @@ def _decode(body: bytes, kind: type[Any]) -> Any:
         return msgspec.json.decode(body, type=kind)
     except msgspec.ValidationError as exc:
         raise ProblemError(422, f"Invalid request: {exc}") from None
-    except msgspec.DecodeError as exc:
+    except MALFORMED_JSON as exc:
         raise ProblemError(400, f"The body is not valid JSON: {exc}") from None
 
 
@@ -652,7 +653,7 @@ async def kiosk_responses(request: Request[Any, Any, Any], state: State) -> Batc
     runtime = kiosks.runtime
     try:
         body = msgspec.json.decode(await request.body())
-    except msgspec.DecodeError as exc:
+    except MALFORMED_JSON as exc:
         raise ProblemError(400, f"The body is not valid JSON: {exc}") from None
     if not isinstance(body, dict) or not isinstance(body.get("responses"), list):
         raise ProblemError(422, 'Send {"responses": [...]}.', slug="invalid-batch")

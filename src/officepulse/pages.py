@@ -366,7 +366,12 @@ async def submit_survey(
     renderer: PageRenderer = state.pages
     limiter: RepeatLimiter = state.limiter
     office = await anyio.to_thread.run_sync(_office, runtime, office_id)
-    form_data = await request.form()
+    try:
+        form_data = await request.form()
+    except (UnicodeError, LookupError):
+        # Litestar decodes multipart fields strictly (invalid UTF-8, an unknown charset): a
+        # broken form is the client's error, answered by page_error as a 400 page, not a 500.
+        raise HTTPException(status_code=400, detail="The form cannot be decoded.") from None
     form = {key: value for key, value in form_data.items() if isinstance(value, str)}
     accept = request.headers.get("accept-language")
     if office is None:

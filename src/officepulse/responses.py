@@ -126,14 +126,18 @@ def coarsen_time(moment: dt.datetime, granularity: str, zone: ZoneInfo) -> dt.da
 
 _FIELDS: Final = {f.name: f for f in msgspec.structs.fields(ResponseIn)}
 _DECODER: Final = msgspec.json.Decoder(ResponseIn)
+# What msgspec raises for a body that is not JSON: besides DecodeError, invalid UTF-8 inside a
+# string surfaces as UnicodeDecodeError and nesting deeper than the interpreter's recursion
+# limit as RecursionError. All three are the client's error (400), never a 500.
+MALFORMED_JSON: Final = (msgspec.DecodeError, UnicodeDecodeError, RecursionError)
 
 
 def decode_response(body: bytes) -> tuple[dict[str, Any], list[FieldError]]:
     """The fields of a JSON body, or every problem with their shapes.
 
     Well-formed bodies take msgspec's fast path; only a body that fails it is decoded again
-    field by field, to name every bad field at once. Raises ``msgspec.DecodeError`` for a body
-    that is not JSON at all.
+    field by field, to name every bad field at once. Raises one of ``MALFORMED_JSON`` for a
+    body that is not JSON at all.
     """
     try:
         typed = _DECODER.decode(body)
@@ -476,7 +480,7 @@ async def post_response(request: Request[Any, Any, Any], state: State) -> Respon
     body = await request.body()
     try:
         values, shape_errors = decode_response(body)
-    except msgspec.DecodeError as exc:
+    except MALFORMED_JSON as exc:
         raise ProblemError(400, f"The body is not valid JSON: {exc}") from None
     runtime: Runtime = state.runtime
     row, errors = check_response(values, shape_errors, runtime, dt.datetime.now(dt.UTC))
