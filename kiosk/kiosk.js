@@ -15,7 +15,7 @@
  * <dialog> above them.
  */
 (() => {
-  const APP_VERSION = "kiosk-1"; // keep in step with VERSION in sw.js (a new shell needs both)
+  const APP_VERSION = "kiosk-2"; // keep in step with VERSION in sw.js (a new shell needs both)
   const API = "/api/v1/kiosk";
   const PAIRING_KEY = "officepulse-kiosk-pairing"; // localStorage: {token, kiosk}
   const DB_NAME = "officepulse-kiosk";
@@ -77,6 +77,7 @@
     configTimer: 0,
     swControlled: false,
     reloadPending: false,
+    pairAttempt: null, // {code, attempt}: the same attempt id while the same code is retried
   };
 
   function newSession() {
@@ -583,6 +584,14 @@
 
   class Unpaired extends Error {}
 
+  // Pairing: tries per press of the button (waiting 1 s, 2 s between them), and the attempt id.
+  const PAIR_TRIES = 3;
+
+  function pairAttemptId() {
+    const bytes = crypto.getRandomValues(new Uint8Array(18));
+    return Array.from(bytes, (b) => b.toString(16).padStart(2, "0")).join("");
+  }
+
   function timeoutSignal() {
     return typeof AbortSignal.timeout === "function" ? AbortSignal.timeout(REQUEST_TIMEOUT_MS) : undefined;
   }
@@ -642,19 +651,33 @@
     }
     button.disabled = true;
     setPairError("");
+    // One attempt id per code: if an answer is lost, the same code with the same attempt id
+    // gets a fresh token (for a few minutes) instead of "code already used".
+    if (!app.pairAttempt || app.pairAttempt.code !== code) {
+      app.pairAttempt = { code, attempt: pairAttemptId() };
+    }
+    const request = JSON.stringify({ code, attempt: app.pairAttempt.attempt });
     try {
-      let response;
-      try {
-        response = await fetch(`${API}/pair`, {
-          method: "POST",
-          headers: { Accept: "application/json", "Content-Type": "application/json" },
-          body: JSON.stringify({ code }),
-          cache: "no-store",
-          credentials: "omit",
-          referrerPolicy: "no-referrer",
-          signal: timeoutSignal(),
-        });
-      } catch {
+      let response = null;
+      for (let tries = 0; tries < PAIR_TRIES; tries += 1) {
+        if (tries > 0) await new Promise((resolve) => setTimeout(resolve, 1000 * 2 ** (tries - 1)));
+        try {
+          response = await fetch(`${API}/pair`, {
+            method: "POST",
+            headers: { Accept: "application/json", "Content-Type": "application/json" },
+            body: request,
+            cache: "no-store",
+            credentials: "omit",
+            referrerPolicy: "no-referrer",
+            signal: timeoutSignal(),
+          });
+        } catch {
+          response = null; // no answer (dropped, cut, timed out): ask again
+          continue;
+        }
+        if (response.status < 500) break;
+      }
+      if (response === null) {
         setPairError(t("pair_offline"));
         return;
       }
@@ -672,6 +695,7 @@
           console.warn("officepulse: cannot store the configuration", error);
         });
         savePairing(body.token, body.kiosk && typeof body.kiosk === "object" ? body.kiosk : null);
+        app.pairAttempt = null;
         input.value = "";
         startPaired();
         return;

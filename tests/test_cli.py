@@ -16,9 +16,10 @@ import pytest
 from click.testing import CliRunner
 
 from officepulse import cli
+from officepulse.admin import admin_token
 from officepulse.storage.migrations import MIGRATIONS
 
-from .conftest import valid_response
+from .conftest import SECRET, valid_response
 from .serverproc import db_rows, one_error_line, run_cli, server_process
 
 GOOD_CSV = """\
@@ -314,6 +315,12 @@ def test_admin_api_refuses_without_the_token(tmp_path: Path) -> None:
             headers={"Authorization": "Bearer nope"},
         )
         assert wrong.status_code == 403
+        # With the token, a broken body is the caller's error, never a 500.
+        token = {"Authorization": f"Bearer {admin_token(SECRET)}"}
+        for body in (b'{"office": "\xff"}', b"[" * 50_000, b"nope", b'{"office": 5}'):
+            bad = httpx.post(f"{base}/api/v1/admin/ops/placement.list", content=body, headers=token)
+            assert bad.status_code == 422, (body[:20], bad.text)
+            assert bad.headers["content-type"].startswith("application/problem+json")
 
 
 def _commands(group: click.Group, prefix: tuple[str, ...] = ()) -> list[tuple[str, ...]]:

@@ -129,6 +129,72 @@ def test_bad_pairing_codes_are_403(kiosk_app: tuple[Litestar, Client], case: str
     assert answer.json()["type"] == "/problems/pairing-code-invalid"
 
 
+ATTEMPT = "a1b2c3d4e5f60718293a4b5c"
+
+
+def test_a_lost_pairing_answer_can_be_asked_again_with_the_same_attempt(
+    kiosk_app: tuple[Litestar, Client],
+) -> None:
+    """On a flaky network the tablet may never see its token: the retry gets a new one."""
+    app, client = kiosk_app
+    created = add_kiosk(app)
+    request = {"code": created.pairing_code, "attempt": ATTEMPT}
+    lost = client.post("/api/v1/kiosk/pair", json=request)  # the tablet never sees this
+    assert lost.status_code == 201
+    again = client.post(
+        "/api/v1/kiosk/pair", json={**request, "code": created.pairing_code.lower()}
+    )
+    assert again.status_code == 201, again.text
+    assert again.json()["kiosk"]["id"] == created.id
+    assert again.json()["token"] != lost.json()["token"]
+    # The token nobody received no longer works; the new one does.
+    assert client.get("/api/v1/kiosk/config", headers=auth(lost.json()["token"])).status_code == 401
+    assert (
+        client.get("/api/v1/kiosk/config", headers=auth(again.json()["token"])).status_code == 200
+    )
+    assert len(stored_rows(app, "SELECT id FROM kiosks WHERE token_hash IS NOT NULL")) == 1
+    # Nothing else gets in with the used code: another attempt id, or none at all.
+    for other in ({"code": created.pairing_code}, {**request, "attempt": "f" * 24}):
+        refused = client.post("/api/v1/kiosk/pair", json=other)
+        assert refused.status_code == 403, refused.text
+        assert refused.json()["type"] == "/problems/pairing-code-invalid"
+
+
+@pytest.mark.parametrize("case", ["late", "revoked", "no-attempt-first"])
+def test_pairing_retries_end(kiosk_app: tuple[Litestar, Client], case: str) -> None:
+    app, client = kiosk_app
+    runtime: Runtime = app.state.runtime
+    created = add_kiosk(app)
+    request = {"code": created.pairing_code, "attempt": ATTEMPT}
+    first = {"code": created.pairing_code} if case == "no-attempt-first" else request
+    assert client.post("/api/v1/kiosk/pair", json=first).status_code == 201
+    if case == "late":  # the retry window (minutes) is over
+        runtime.store.write(
+            lambda cur: cur.execute(
+                "UPDATE kiosks SET pairing_retry_expires = now() - INTERVAL 1 SECOND"
+            )
+        ).result()
+    elif case == "revoked":
+        OPERATIONS["kiosk.revoke"].run(runtime, KioskId(id=created.id))
+    answer = client.post("/api/v1/kiosk/pair", json=request)
+    assert answer.status_code == 403, answer.text
+
+
+@pytest.mark.parametrize("attempt", ["short", "x" * 65, "not allowed!" * 2, 12345678901234567])
+def test_malformed_pairing_attempts_are_422(
+    kiosk_app: tuple[Litestar, Client], attempt: object
+) -> None:
+    app, client = kiosk_app
+    created = add_kiosk(app)
+    answer = client.post(
+        "/api/v1/kiosk/pair", json={"code": created.pairing_code, "attempt": attempt}
+    )
+    assert answer.status_code == 422, answer.text
+    assert answer.headers["content-type"].startswith("application/problem+json")
+    # The code is not used up by a refused request.
+    assert client.post("/api/v1/kiosk/pair", json={"code": created.pairing_code}).status_code == 201
+
+
 def test_too_many_wrong_codes_are_throttled(kiosk_app: tuple[Litestar, Client]) -> None:
     app, client = kiosk_app
     created = add_kiosk(app)

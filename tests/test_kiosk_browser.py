@@ -239,6 +239,36 @@ def test_lost_answer_is_retried_as_duplicate(browser: Browser, live: Live) -> No
     context.close()
 
 
+def test_lost_pairing_answer_is_asked_again_and_pairs(browser: Browser, live: Live) -> None:
+    """The server pairs the tablet but the answer is lost: the tablet asks again by itself."""
+    context = browser.new_context(viewport={"width": 1024, "height": 768})
+    page = context.new_page()
+    sent: list[dict[str, Any]] = []
+
+    def lose_first_answer(route: Route) -> None:
+        sent.append(json.loads(route.request.post_data or "{}"))
+        response = route.fetch()  # the server uses up the code ...
+        if len(sent) == 1:
+            assert response.status == 201
+            route.abort()  # ... but the tablet never hears of it
+            return
+        route.fulfill(response=response)
+
+    page.route("**/api/v1/kiosk/pair", lose_first_answer)
+    page.goto(f"{live.base}/kiosk/")
+    page.wait_for_selector("#screen-pair", state="visible")
+    page.fill("#pair-code", live.new_code())
+    page.click("#pair-form button[type=submit]")
+    page.wait_for_selector("#screen-start", state="visible", timeout=15_000)
+    assert len(sent) == 2
+    assert sent[0] == sent[1]  # the same code and the same attempt id
+    assert len(sent[0]["attempt"]) >= 16
+    complete_survey(page)  # the token from the second answer works
+    drain(page, timeout=30)
+    assert live.responses() == 1
+    context.close()
+
+
 def test_revoked_tablet_shows_not_paired(browser: Browser, live: Live) -> None:
     context, page = new_kiosk_page(browser, live)
     (kiosk_id,) = live.kiosk_ids()

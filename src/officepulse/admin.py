@@ -27,6 +27,7 @@ from litestar.params import FromPath
 
 from officepulse.operations import OPERATIONS, OperationError
 from officepulse.problems import PROBLEM_JSON, ProblemError
+from officepulse.responses import MALFORMED_JSON
 from officepulse.runtime import Runtime
 from officepulse.settings import Settings
 
@@ -145,7 +146,7 @@ async def run_operation(
         raise ProblemError(404, f"unknown operation {operation!r}")
     try:
         params = msgspec.json.decode(await request.body(), type=op.params)
-    except (msgspec.DecodeError, msgspec.ValidationError) as exc:
+    except (*MALFORMED_JSON, msgspec.ValidationError) as exc:
         raise ProblemError(422, f"bad parameters for {operation}: {exc}") from None
     try:
         result = await anyio.to_thread.run_sync(op.run, runtime, params)

@@ -51,6 +51,8 @@ from officepulse.surveys import Survey
 
 PAIRING_ALPHABET: Final = "ABCDEFGHJKLMNPQRSTUVWXYZ23456789"  # no 0/O, 1/I: easy to type
 PAIRING_VALID: Final = dt.timedelta(hours=24)
+# How long a tablet whose pairing answer was lost may ask again with the same code and attempt.
+PAIRING_RETRY_WINDOW: Final = dt.timedelta(minutes=10)
 SILENT_AFTER: Final = dt.timedelta(minutes=10)
 PHONE_WINDOW_SECONDS: Final = 300  # a new phone code every 5 minutes ...
 PHONE_WINDOWS_ACCEPTED: Final = 3  # ... accepted for 15 minutes
@@ -153,20 +155,48 @@ def insert_kiosk(
 
 
 def claim_pairing(
-    cur: Cursor, code_hash: str, token_hash: str, now: dt.datetime
+    cur: Cursor,
+    code_hash: str,
+    token_hash: str,
+    now: dt.datetime,
+    retry_hash: str | None = None,
 ) -> KioskAuth | None:
-    """Use a pairing code once: bind the new token to its kiosk, or None if it is not valid."""
+    """Use a pairing code once: bind the new token to its kiosk, or None if it is not valid.
+
+    With ``retry_hash`` (the code and the tablet's attempt id, keyed), the same tablet may ask
+    again within :data:`PAIRING_RETRY_WINDOW` when the answer was lost on a flaky network: it
+    gets a new token, and the one it never received stops working.
+    """
     row = cur.execute(
         "SELECT id, office_id, placement FROM kiosks WHERE pairing_code_hash = ?"
         " AND pairing_expires > ? AND revoked_at IS NULL",
         [code_hash, now],
     ).fetchone()
+    if row is not None:
+        cur.execute(
+            "UPDATE kiosks SET token_hash = ?, paired_at = ?, pairing_code_hash = NULL,"
+            " pairing_expires = NULL, pairing_retry_hash = ?, pairing_retry_expires = ?"
+            " WHERE id = ?",
+            [
+                token_hash,
+                now,
+                retry_hash,
+                None if retry_hash is None else now + PAIRING_RETRY_WINDOW,
+                row[0],
+            ],
+        )
+        return KioskAuth(id=row[0], office=row[1], placement=row[2])
+    if retry_hash is None:
+        return None
+    row = cur.execute(
+        "SELECT id, office_id, placement FROM kiosks WHERE pairing_retry_hash = ?"
+        " AND pairing_retry_expires > ? AND revoked_at IS NULL",
+        [retry_hash, now],
+    ).fetchone()
     if row is None:
         return None
     cur.execute(
-        "UPDATE kiosks SET token_hash = ?, paired_at = ?, pairing_code_hash = NULL,"
-        " pairing_expires = NULL WHERE id = ?",
-        [token_hash, now, row[0]],
+        "UPDATE kiosks SET token_hash = ?, paired_at = ? WHERE id = ?", [token_hash, now, row[0]]
     )
     return KioskAuth(id=row[0], office=row[1], placement=row[2])
 
@@ -377,6 +407,12 @@ def kiosk_config(runtime: Runtime, survey: Survey, default_lang: str, synthetic:
 
 class PairRequest(msgspec.Struct, forbid_unknown_fields=True):
     code: str
+    # The tablet's random id for this pairing attempt: sent again with the same code when the
+    # answer was lost, it gets a fresh token instead of "code used".
+    attempt: (
+        Annotated[str, msgspec.Meta(min_length=16, max_length=64, pattern=r"^[A-Za-z0-9_-]+$")]
+        | None
+    ) = None
 
 
 class Heartbeat(msgspec.Struct, forbid_unknown_fields=True):
@@ -512,8 +548,15 @@ async def pair(request: Request[Any, Any, Any], state: State) -> Response[Any]:
     token = secrets.token_urlsafe(32)
     token_hash = keyed_hash(secret, "kiosk-token", token)
     now = dt.datetime.now(dt.UTC)
+    retry_hash = (
+        None
+        if params.attempt is None
+        else keyed_hash(
+            secret, "pairing-retry", normalise_code(params.code) + "\0" + params.attempt
+        )
+    )
     claimed = await asyncio.wrap_future(
-        runtime.store.write(lambda cur: claim_pairing(cur, code_hash, token_hash, now))
+        runtime.store.write(lambda cur: claim_pairing(cur, code_hash, token_hash, now, retry_hash))
     )
     if claimed is None:
         kiosks.throttle.fail(client, time.monotonic())

@@ -178,4 +178,13 @@ MIGRATIONS: Final[tuple[Migration, ...]] = (
         );
         """,
     ),
+    Migration(
+        "0009_kiosk_pairing_retry",
+        """
+        -- A pairing whose answer was lost on the way: the tablet may ask again with the same
+        -- code and its own attempt id for a few minutes (keyed hash; the code is used up).
+        ALTER TABLE kiosks ADD COLUMN pairing_retry_hash VARCHAR;
+        ALTER TABLE kiosks ADD COLUMN pairing_retry_expires TIMESTAMPTZ;
+        """,
+    ),
 )
