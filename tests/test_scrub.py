@@ -254,6 +254,13 @@ def test_total_on_odd_strings(comment: str) -> None:
     assert scrub_comment(once) == once
 
 
+def test_control_characters_are_dropped_but_line_breaks_stay() -> None:
+    assert scrub_comment("Zu\x00 laut\x1b[31m!\x7f") == "Zu laut[31m!"
+    assert scrub_comment("Zeile 1\r\nZeile 2\tEnde\x85") == "Zeile 1\r\nZeile 2\tEnde"
+    # A number split by control characters is still a number.
+    assert scrub_comment("Tel 0176\x001234\x08567") == f"Tel {REDACTED}"
+
+
 def test_numbers_hidden_by_invisible_characters_are_removed() -> None:
     assert scrub_comment("Tel 0176\u200b1234567 ok") == f"Tel {REDACTED} ok"
     assert scrub_comment("Tel \u20660176 1234567\u2069 ok") == f"Tel \u2066{REDACTED}\u2069 ok"

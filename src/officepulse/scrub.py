@@ -289,19 +289,25 @@ def _redact_once(text: str) -> str:
     return "".join(pieces)
 
 
+# C0 and C1 control characters but tab, line feed and carriage return: a NUL or an escape in a
+# comment only breaks the CSV exports and terminals that show it later.
+_CONTROL: Final = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]")
+
+
 def scrub_comment(text: str) -> str:
     """Return ``text`` with personal identifiers replaced by :data:`REDACTED`.
 
     Removed are e-mail addresses (including "(at)"/"(dot)" obfuscations), phone numbers
     (German and international), IBANs, Bundesagentur für Arbeit customer numbers
     ("123A456789"), Bedarfsgemeinschaft numbers ("12345BG1234567") and any run of six or more
-    digits. The text is first normalised to NFC and stripped of surrounding whitespace; all
-    other text is returned unchanged.
+    digits. The text is first stripped of control characters (tab and line breaks stay),
+    normalised to NFC and stripped of surrounding whitespace; all other text is returned
+    unchanged.
 
     The function accepts any string, never raises, runs in time linear in the length of the
     text and is idempotent: ``scrub_comment(scrub_comment(x)) == scrub_comment(x)``.
     """
-    result = unicodedata.normalize("NFC", text).strip()
+    result = unicodedata.normalize("NFC", _CONTROL.sub("", text)).strip()
     for _ in range(_MAX_PASSES):
         again = unicodedata.normalize("NFC", _redact_once(result)).strip()
         if again == result:
