@@ -24,7 +24,7 @@ from playwright.sync_api import Browser
 from officepulse.offices import Office
 from officepulse.runtime import Runtime
 
-from .conftest import make_settings, stored_rows, valid_response
+from .conftest import add_user, make_settings, stored_rows, submit_login, valid_response
 from .serverproc import cli_env, one_error_line, run_cli, server_process
 from .test_kiosk_api import auth, kiosk_response, paired
 from .test_kiosk_browser import (
@@ -110,6 +110,7 @@ def test_full_disk_answers_503_keeps_nothing_and_recovers_without_restart(
         ),
     ):
         token, _ = paired(app, client)
+        add_user(app, "leitung", "manager", ("mh-u25",))
         first = valid_response()
         assert client.post("/api/v1/responses", json=first).status_code == 201
 
@@ -147,6 +148,12 @@ def test_full_disk_answers_503_keeps_nothing_and_recovers_without_restart(
         )
         assert heartbeat.status_code == 503, heartbeat.text
         assert heartbeat.headers["content-type"].startswith("application/problem+json")
+        # A staff login (it writes a session) gets a German page saying to try later.
+        refused_login = submit_login(client, "leitung")
+        assert refused_login.status_code == 503
+        assert refused_login.headers["content-type"].startswith("text/html")
+        assert "Vorübergehend nicht möglich" in refused_login.text
+
         health = client.get("/healthz")
         assert health.status_code == 200
         assert health.json()["status"] == "degraded"
@@ -169,6 +176,7 @@ def test_full_disk_answers_503_keeps_nothing_and_recovers_without_restart(
         expected = {first["id"], *(b["id"] for b in refused), *(q["id"] for q in queued)}
         ids = stored_ids(app)
         assert sorted(ids) == sorted(expected)
+        assert submit_login(client, "leitung").status_code == 303
 
 
 def test_storage_errors_inside_duckdb_reopen_the_database_and_lose_nothing(

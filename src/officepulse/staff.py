@@ -25,6 +25,7 @@ from officepulse.auth import (
     session_expired,
 )
 from officepulse.pages import SECURITY_HEADERS
+from officepulse.storage import StoreUnavailableError
 
 TEMPLATES: Final = Path(__file__).parent / "templates"
 
@@ -119,6 +120,11 @@ MESSAGES: Final[dict[int, tuple[str, str]]] = {
     404: ("Nicht gefunden", "Diese Seite gibt es nicht."),
     405: ("Nicht erlaubt", "Diese Aktion ist hier nicht möglich."),
     413: ("Zu groß", "Die Datei oder das Formular ist zu groß."),
+    503: (
+        "Vorübergehend nicht möglich",
+        "Der Server kann gerade nichts speichern (etwa weil der Datenträger voll ist); es wurde"
+        " nichts geändert. Bitte versuchen Sie es später noch einmal.",
+    ),
 }
 
 
@@ -129,7 +135,10 @@ def staff_error(request: Request[Any, Any, Any], exc: Exception) -> Response[Any
         if session_expired(request):
             target += "&expired=1"
         return Redirect(target, status_code=303)
-    status = exc.status_code if isinstance(exc, HTTPException) else 500
+    if isinstance(exc, HTTPException):
+        status = exc.status_code
+    else:
+        status = 503 if isinstance(exc, StoreUnavailableError) else 500
     heading, text = MESSAGES.get(
         status, ("Fehler", "Die Seite konnte nicht erstellt werden; es wurde nichts geändert.")
     )
@@ -141,5 +150,7 @@ def staff_error(request: Request[Any, Any, Any], exc: Exception) -> Response[Any
 
 STAFF_EXCEPTION_HANDLERS: Final[dict[type[Exception] | int, Any]] = {
     HTTPException: staff_error,
+    # Named, so that it wins over the app's problem-details answer for the same error.
+    StoreUnavailableError: staff_error,
     Exception: staff_error,
 }
