@@ -25,14 +25,12 @@ from officepulse.offices import Office
 from officepulse.runtime import Runtime
 
 from .conftest import add_user, make_settings, stored_rows, submit_login, valid_response
-from .serverproc import cli_env, one_error_line, run_cli, server_process
+from .serverproc import cli_env, one_error_line, run_cli
 from .test_kiosk_api import auth, kiosk_response, paired
 from .test_kiosk_browser import (
-    OFFICES_CSV,
-    TIMINGS,
-    Live,
     complete_survey,
     drain,
+    live_server,
     new_kiosk_page,
     queue_length,
     wait_until,
@@ -257,48 +255,41 @@ def test_kiosk_keeps_its_queue_and_the_phone_page_asks_to_retry(
     browser: Browser, tmp_path: Path
 ) -> None:
     """Real Chromium against a real server whose data directory fills up, then frees."""
-    with small_filesystem(tmp_path / "fs", 128) as fs:
-        data = fs / "data"
-        csv_file = tmp_path / "offices.csv"
-        csv_file.write_text(OFFICES_CSV, encoding="utf-8")
-        assert run_cli(["init", "--data-dir", str(data)]).returncode == 0
-        assert run_cli(["office", "import", str(csv_file), "--data-dir", str(data)]).returncode == 0
-        placement = ["office", "placement", "add", "mh-u25", "entrance", "--data-dir", str(data)]
-        assert run_cli(placement).returncode == 0
-        env = {**TIMINGS, "OFFICEPULSE_MIN_FREE_MB": "16"}
-        with server_process(data, env=env, log=tmp_path / "server.log") as (base, _):
-            live = Live(base, data)
-            context, page = new_kiosk_page(browser, live)
-            batches: list[int] = []
-            page.on(
-                "response",
-                lambda r: batches.append(r.status) if "/kiosk/responses" in r.url else None,
-            )
-            filler = fill(fs, leave_bytes=8 * MIB)
-            for value in (2, 4):
-                complete_survey(page, value=value)
+    with (
+        small_filesystem(tmp_path / "fs", 128) as fs,
+        live_server(tmp_path, fs / "data", {"OFFICEPULSE_MIN_FREE_MB": "16"}) as live,
+    ):
+        context, page = new_kiosk_page(browser, live)
+        batches: list[int] = []
+        page.on(
+            "response",
+            lambda r: batches.append(r.status) if "/kiosk/responses" in r.url else None,
+        )
+        filler = fill(fs, leave_bytes=8 * MIB)
+        for value in (2, 4):
+            complete_survey(page, value=value)
 
-            def refused() -> bool:
-                page.evaluate("window.officepulseKiosk.flush()")
-                return batches.count(503) >= 2
+        def refused() -> bool:
+            page.evaluate("window.officepulseKiosk.flush()")
+            return batches.count(503) >= 2
 
-            wait_until(refused, what="the server to refuse two batches")
-            assert 200 not in batches
-            assert queue_length(page) == 2
-            indicator = page.locator("#status-indicator")
-            assert indicator.get_attribute("data-queue") == "2"
-            assert "offline" in (indicator.get_attribute("class") or "")
+        wait_until(refused, what="the server to refuse two batches")
+        assert 200 not in batches
+        assert queue_length(page) == 2
+        indicator = page.locator("#status-indicator")
+        assert indicator.get_attribute("data-queue") == "2"
+        assert "offline" in (indicator.get_attribute("class") or "")
 
-            phone = context.new_page()
-            phone.goto(f"{base}/s/mh-u25?p=entrance&lang=de")
-            for item in ("stress_now", "respect", "rooms", "effort", "overall"):
-                phone.check(f"input[name='answer-{item}'][value='3']")
-            phone.click("form button[type=submit]")
-            phone.wait_for_selector("h1")
-            assert "Ihre Antworten konnten nicht gespeichert werden" in phone.inner_text("h1")
-            assert live.responses() == 0
+        phone = context.new_page()
+        phone.goto(f"{live.base}/s/mh-u25?p=entrance&lang=de")
+        for item in ("stress_now", "respect", "rooms", "effort", "overall"):
+            phone.check(f"input[name='answer-{item}'][value='3']")
+        phone.click("form button[type=submit]")
+        phone.wait_for_selector("h1")
+        assert "Ihre Antworten konnten nicht gespeichert werden" in phone.inner_text("h1")
+        assert live.responses() == 0
 
-            filler.unlink()
-            drain(page, timeout=30)
-            assert live.responses() == 2
-            context.close()
+        filler.unlink()
+        drain(page, timeout=30)
+        assert live.responses() == 2
+        context.close()

@@ -59,16 +59,23 @@ class Live:
 
 
 @contextmanager
-def live_server(tmp_path: Path) -> Iterator[Live]:
-    """A server with one office and its entrance placement, until the block ends."""
-    data = tmp_path / "data"
+def live_server(
+    tmp_path: Path, data: Path | None = None, env: dict[str, str] | None = None
+) -> Iterator[Live]:
+    """A server with one office and its entrance placement, until the block ends.
+
+    ``data`` defaults to ``tmp_path / "data"``; the CSV file and the server log stay in
+    ``tmp_path``. ``env`` adds settings to the kiosk timings.
+    """
+    data = data or tmp_path / "data"
     csv_file = tmp_path / "offices.csv"
     csv_file.write_text(OFFICES_CSV, encoding="utf-8")
     assert run_cli(["init", "--data-dir", str(data)]).returncode == 0
     assert run_cli(["office", "import", str(csv_file), "--data-dir", str(data)]).returncode == 0
     placement = ["office", "placement", "add", "mh-u25", "entrance", "--data-dir", str(data)]
     assert run_cli(placement).returncode == 0
-    with server_process(data, env=TIMINGS) as (base, _process):
+    log = tmp_path / "server.log"
+    with server_process(data, env={**TIMINGS, **(env or {})}, log=log) as (base, _process):
         yield Live(base, data)
 
 

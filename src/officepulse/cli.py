@@ -13,7 +13,7 @@ import os
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any, NoReturn, TypeVar
+from typing import Any, Final, NoReturn, TypeVar
 
 import click
 import msgspec
@@ -122,16 +122,20 @@ def run_operation(settings: Settings, name: str, params: object) -> Any:
         runtime.close()
 
 
+# What opening a data directory can meet, each a one-line error for the user.
+OPEN_ERRORS: Final = (
+    StoreLockedError,
+    StoreUnavailableError,
+    SurveyError,
+    PublishedSurveyChangedError,
+    OSError,
+)
+
+
 def open_runtime(settings: Settings) -> Runtime:
     try:
         return Runtime.open(settings)
-    except (
-        StoreLockedError,
-        StoreUnavailableError,
-        SurveyError,
-        PublishedSurveyChangedError,
-        OSError,
-    ) as exc:
+    except OPEN_ERRORS as exc:
         fail(str(exc))
 
 
@@ -184,13 +188,7 @@ def serve_settings(settings: Settings) -> None:
     open_runtime(settings).close()
     try:
         code = run_server(settings)
-    except (
-        StoreLockedError,
-        StoreUnavailableError,
-        SurveyError,
-        PublishedSurveyChangedError,
-        OSError,
-    ) as exc:
+    except OPEN_ERRORS as exc:
         fail(str(exc))
     if code:
         fail("the server could not start (see the messages above)")
