@@ -15,6 +15,7 @@ from officepulse.storage import (
     Cursor,
     Store,
     StoreClosedError,
+    StoreUnavailableError,
     apply_migrations,
 )
 from officepulse.storage.migrations import MIGRATIONS
@@ -168,3 +169,42 @@ def test_extensions_are_never_fetched_at_run_time(tmp_path: Path) -> None:
         assert settings == [(False, False)]
         with pytest.raises(duckdb.Error, match=r"(?i)install"):
             store.read(lambda cur: cur.execute("LOAD sqlite_scanner").fetchall())
+
+
+def test_the_writer_survives_a_failure_outside_any_transaction(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    with Store.open(tmp_path / "db.duckdb") as store:
+        _make_table(store)
+        calls = 0
+        checked = store._unavailable
+
+        def fails_once() -> str | None:
+            nonlocal calls
+            calls += 1
+            if calls == 1:
+                raise RuntimeError("surprise")
+            return checked()
+
+        monkeypatch.setattr(store, "_unavailable", fails_once)
+        with pytest.raises(StoreUnavailableError):
+            store.write_grouped(VALUES, 1).result(timeout=10)
+        # The writer thread is still there: the next write commits.
+        assert store.write_grouped(VALUES, 2).result(timeout=10) == 2
+        assert store.read(lambda cur: cur.execute("SELECT v FROM t").fetchall()) == [(2,)]
+
+
+def test_free_space_below_the_reserve_refuses_writes_but_not_reads(tmp_path: Path) -> None:
+    path = tmp_path / "db.duckdb"
+    with Store.open(path) as store:
+        _make_table(store)
+        assert store.write_problem() is None
+        store.min_free_bytes = 1 << 62  # more than any disk has
+        assert (store.write_problem() or "").startswith("the data directory's file system is full")
+        with pytest.raises(StoreUnavailableError, match="file system is full"):
+            store.write_grouped(VALUES, 1).result(timeout=10)
+        with pytest.raises(StoreUnavailableError):
+            store.write(lambda cur: cur.execute("INSERT INTO t VALUES (2)")).result(timeout=10)
+        assert store.read(lambda cur: cur.execute("SELECT count(*) FROM t").fetchall()) == [(0,)]
+        store.min_free_bytes = 0
+        assert store.write_grouped(VALUES, 3).result(timeout=10) == 3

@@ -321,7 +321,16 @@ class Store:
                     stopping = True
                     break
                 jobs.append(nxt)  # type: ignore[arg-type]
-            self._process(jobs)
+            try:
+                self._process(jobs)
+            except Exception:
+                # The writer thread must outlive any surprise, or every later write would wait
+                # forever: whatever of this round is unsettled fails, the next round goes on.
+                log.exception("the writer failed a round of %d writes", len(jobs))
+                for job in jobs:
+                    if not job.future.done():
+                        job.future.set_exception(StoreUnavailableError("the writer failed"))
+                self._notify(jobs)
         if self._broken is None:
             self._close_cursors()
 
@@ -389,13 +398,13 @@ class Store:
         self._next_reopen = time.monotonic() + REOPEN_INTERVAL
         try:
             conn = open_connection(self.path)
+            with self._conn_lock:
+                self._conn = conn
+                self._open_cursors()
+                self._broken = None
         except (duckdb.Error, StoreLockedError, OSError) as exc:
             log.warning("the database could not be opened again yet: %s", exc)
             return False
-        with self._conn_lock:
-            self._conn = conn
-            self._open_cursors()
-            self._broken = None
         log.warning("the database is open again; accepting writes")
         return True
 
@@ -408,6 +417,10 @@ class Store:
                     job.future.set_exception(StoreUnavailableError(unavailable))
         else:
             self._run_jobs(jobs)
+        self._notify(jobs)
+
+    def _notify(self, jobs: list[_Job]) -> None:
+        """Hand the outcomes of coroutines' jobs to their event loops, one call per loop."""
         waiting: dict[asyncio.AbstractEventLoop, list[_Job]] = {}
         for job in jobs:
             if job.loop is not None:
