@@ -188,6 +188,30 @@ def test_resubmitting_the_same_form_stores_one_row(page_app: tuple[Litestar, Cli
 
 
 @pytest.mark.parametrize(
+    ("lang", "heading"),
+    [
+        ("de", "Ihre ersten Antworten waren schon gespeichert"),
+        ("ar", "تم حفظ إجاباتك الأولى بالفعل"),
+    ],
+)
+def test_changed_answers_sent_again_with_the_same_form_are_not_claimed_saved(
+    page_app: tuple[Litestar, Client], lang: str, heading: str
+) -> None:
+    """Back, change an answer, send again: the first answers stay, and the page says so."""
+    app, client = page_app
+    hidden = form_of(client.get(f"/s/mh-u25?lang={lang}").text)
+    first = submit(client, "/s/mh-u25", {**hidden, **full_answers()})
+    assert first.status_code == 200
+    assert heading not in first.text
+    changed = submit(client, "/s/mh-u25", {**hidden, **full_answers(**{"answer-rooms": "1"})})
+    assert changed.status_code == 200
+    assert heading in changed.text
+    assert f'lang="{lang}"' in changed.text
+    rows = stored_rows(app, "SELECT answers['rooms'] FROM responses")
+    assert rows == [(4,)]
+
+
+@pytest.mark.parametrize(
     ("query", "stored"),
     [
         ("?p=waiting", "waiting"),

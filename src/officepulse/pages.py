@@ -466,6 +466,20 @@ async def submit_survey(
         )
     if outcome is Outcome.CREATED:
         limiter.record(key)
+    elif outcome is Outcome.CONFLICT:
+        # The same form sent again with changed answers (back, edit, send): the first answers
+        # stay, and the page must not claim that the changed ones were saved.
+        return renderer.message(
+            ctx,
+            title=_("Thank you"),
+            heading=_("Your first answers were already saved"),
+            paragraphs=[
+                _(
+                    "Answers sent again from the same form are not stored a second time,"
+                    " so that nobody is counted twice."
+                )
+            ],
+        )
     return renderer.message(
         ctx,
         title=_("Thank you"),
