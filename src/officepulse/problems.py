@@ -136,23 +136,24 @@ def handle_unexpected(_: Request[Any, Any, Any], exc: Exception) -> Response[Any
     return problem_response(problem)
 
 
-def handle_unavailable(_: Request[Any, Any, Any], exc: Exception) -> Response[Any]:
-    """The store cannot write now (disk full, or reopening after an error): 503, retry later.
-
-    The store has logged the reason; the client learns only that nothing was stored.
-    """
-    problem = Problem(
-        type=TYPE_BASE + "service-unavailable",
-        title="Service Unavailable",
-        status=503,
-        detail="The server cannot store anything right now; nothing was stored. Retry later.",
-    )
-    return problem_response(problem, {"Retry-After": str(UNAVAILABLE_RETRY_SECONDS)})
-
-
 # What a client is told to wait after a 503 for storage trouble (a full disk is not freed in a
 # second; a kiosk keeps its queue and a phone page asks to try again later).
 UNAVAILABLE_RETRY_SECONDS: Final = 30
+
+
+def unavailable(
+    detail: str = "The server cannot store anything right now; nothing was stored. Retry later.",
+) -> ProblemError:
+    """The 503 for a store that cannot write now (disk full, or reopening after an error)."""
+    return ProblemError(503, detail, headers={"Retry-After": str(UNAVAILABLE_RETRY_SECONDS)})
+
+
+def handle_unavailable(request: Request[Any, Any, Any], _: Exception) -> Response[Any]:
+    """The store cannot write now: 503, retry later.
+
+    The store has logged the reason; the client learns only that nothing was stored.
+    """
+    return handle_problem(request, unavailable())
 
 
 def _pointer(key: object) -> str:

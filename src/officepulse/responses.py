@@ -24,11 +24,11 @@ from litestar.openapi.datastructures import ResponseSpec
 from officepulse.languages import LANGUAGES
 from officepulse.offices import PLACEMENT_RE
 from officepulse.problems import (
-    UNAVAILABLE_RETRY_SECONDS,
     FieldError,
     ProblemError,
     json_body,
     problem_responses,
+    unavailable,
 )
 from officepulse.runtime import Runtime
 from officepulse.scrub import scrub_comment
@@ -425,10 +425,8 @@ async def store_response(runtime: Runtime, row: StoredResponse) -> Outcome:
         return await waiter
     except StoreUnavailableError:
         # The disk is full or the database is being reopened: not a matter of a second.
-        raise ProblemError(
-            503,
-            "The server cannot store responses right now; nothing was kept. Retry later.",
-            headers={"Retry-After": str(UNAVAILABLE_RETRY_SECONDS)},
+        raise unavailable(
+            "The server cannot store responses right now; nothing was kept. Retry later."
         ) from None
     except Exception:
         raise ProblemError(

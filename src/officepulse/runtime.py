@@ -6,7 +6,7 @@ The server builds one in its lifespan; a CLI command with no server running buil
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -57,8 +57,9 @@ class Runtime:
         try:
             # Read first, write only what changed: a server must start even on a full disk
             # (it then answers submissions with 503 until space is freed).
-            if store.read(lambda cur: survey_versions_to_register(cur, surveys)):
-                store.write(lambda cur: register_survey_versions(cur, surveys)).result()
+            changed = store.read(lambda cur: survey_versions_to_register(cur, surveys))
+            if changed:
+                store.write(lambda cur: register_survey_versions(cur, changed)).result()
             runtime = cls(settings=settings, store=store, surveys=surveys)
             runtime.refresh_offices()
         except BaseException:
@@ -125,7 +126,7 @@ def survey_versions_to_register(cur: Cursor, surveys: SurveyRegistry) -> list[Su
     ]
 
 
-def register_survey_versions(cur: Cursor, surveys: SurveyRegistry) -> None:
+def register_survey_versions(cur: Cursor, surveys: Iterable[Survey]) -> None:
     """Record each survey version's definition; refuse edits to versions that have responses.
 
     A version with responses is published: its texts and scales are what clients answered, so
