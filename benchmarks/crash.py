@@ -151,91 +151,95 @@ def guarded(run: Run, name: str, body: Callable[[], None]) -> Callable[[], None]
     return target
 
 
-def api_client(run: Run, rng: random.Random) -> None:
-    """One response at a time, resent with the same id and body until 201 or 200."""
+def resend_until_acknowledged(
+    run: Run,
+    rng: random.Random,
+    kind: str,
+    make: Callable[[], tuple[str, Any]],
+    send: Callable[[httpx.Client, Any], httpx.Response],
+    acks: dict[int, bool],
+) -> None:
+    """One item at a time, sent again with the same id and body until acknowledged.
+
+    ``make`` returns a new item and its id; ``acks`` maps the statuses that acknowledge it to
+    whether they say it was stored before. A 503 or no answer is retried after a backoff.
+    """
     http = httpx.Client(timeout=TIMEOUT)
-    body: dict[str, Any] | None = None
+    item: Any = None
+    item_id = ""
     tries = failures = 0
     try:
         while not run.abort.is_set():
-            if body is None:
+            if item is None:
                 if not run.producing.is_set():
                     return
-                body = {
-                    "id": str(uuid.uuid4()),
-                    "office": OFFICE,
-                    "survey": "atmosphere",
-                    "version": 1,
-                    "channel": "web",
-                    "placement": PLACEMENT,
-                    "lang": rng.choice(("de", "en", "ar", "uk")),
-                    "answers": answers(rng),
-                    "comment": rng.choice((None, "Sehr freundlich.", "Zu lange gewartet.")),
-                }
-                run.ledger.generate(body["id"], "api")
+                item_id, item = make()
+                run.ledger.generate(item_id, kind)
                 tries = failures = 0
             tries += 1
             run.ledger.attempt()
             try:
-                answer = http.post(f"{run.target.base}/api/v1/responses", json=body)
+                answer = send(http, item)
             except httpx.HTTPError:
                 failures += 1
                 backoff(rng, failures)
                 continue
-            if answer.status_code in (200, 201):
+            if answer.status_code in acks:
                 run.ledger.acknowledge(
-                    body["id"], already_stored=answer.status_code == 200, first_try=tries == 1
+                    item_id, already_stored=acks[answer.status_code], first_try=tries == 1
                 )
-                body = None
+                item = None
             elif answer.status_code == 503:
                 failures += 1
                 backoff(rng, failures)
             else:
-                run.ledger.error(f"api {body['id']}: {answer.status_code} {answer.text[:300]}")
-                body = None
+                run.ledger.error(f"{kind} {item_id}: {answer.status_code} {answer.text[:300]}")
+                item = None
     finally:
         http.close()
+
+
+def api_client(run: Run, rng: random.Random) -> None:
+    """One response at a time, resent with the same id and body until 201 or 200."""
+
+    def make() -> tuple[str, dict[str, Any]]:
+        body = {
+            "id": str(uuid.uuid4()),
+            "office": OFFICE,
+            "survey": "atmosphere",
+            "version": 1,
+            "channel": "web",
+            "placement": PLACEMENT,
+            "lang": rng.choice(("de", "en", "ar", "uk")),
+            "answers": answers(rng),
+            "comment": rng.choice((None, "Sehr freundlich.", "Zu lange gewartet.")),
+        }
+        return str(body["id"]), body
+
+    def send(http: httpx.Client, body: dict[str, Any]) -> httpx.Response:
+        return http.post(f"{run.target.base}/api/v1/responses", json=body)
+
+    resend_until_acknowledged(run, rng, "api", make, send, {201: False, 200: True})
 
 
 def phone_client(run: Run, rng: random.Random, number: int) -> None:
     """The survey form with the page's hidden id, sent again until the thank-you page."""
-    http = httpx.Client(timeout=TIMEOUT)
-    form: dict[str, str] | None = None
-    sent = tries = failures = 0
-    try:
-        while not run.abort.is_set():
-            if form is None:
-                if not run.producing.is_set():
-                    return
-                form = {"id": str(uuid.uuid4()), "lang": "de", "p": PLACEMENT}
-                form.update({f"answer-{k}": str(v) for k, v in answers(rng).items()})
-                run.ledger.generate(form["id"], "phone")
-                tries = failures = 0
-                sent += 1
-            # A phone is (address, user agent) to the repeat limiter: a new one every 10 forms.
-            agent = f"crash-phone-{number}-{sent // 10}"
-            tries += 1
-            run.ledger.attempt()
-            try:
-                answer = http.post(
-                    f"{run.target.base}/s/{OFFICE}", data=form, headers={"User-Agent": agent}
-                )
-            except httpx.HTTPError:
-                failures += 1
-                backoff(rng, failures)
-                continue
-            if answer.status_code == 200:
-                # The form answers the thank-you page for new and repeated ids alike.
-                run.ledger.acknowledge(form["id"], already_stored=False, first_try=tries == 1)
-                form = None
-            elif answer.status_code == 503:
-                failures += 1
-                backoff(rng, failures)
-            else:
-                run.ledger.error(f"phone {form['id']}: {answer.status_code}")
-                form = None
-    finally:
-        http.close()
+    sent = 0
+
+    def make() -> tuple[str, dict[str, str]]:
+        nonlocal sent
+        sent += 1
+        form = {"id": str(uuid.uuid4()), "lang": "de", "p": PLACEMENT}
+        form.update({f"answer-{k}": str(v) for k, v in answers(rng).items()})
+        return form["id"], form
+
+    def send(http: httpx.Client, form: dict[str, str]) -> httpx.Response:
+        # A phone is (address, user agent) to the repeat limiter: a new one every 10 forms.
+        agent = f"crash-phone-{number}-{sent // 10}"
+        return http.post(f"{run.target.base}/s/{OFFICE}", data=form, headers={"User-Agent": agent})
+
+    # The form answers the thank-you page for new and repeated ids alike.
+    resend_until_acknowledged(run, rng, "phone", make, send, {200: False})
 
 
 def kiosk_client(run: Run, rng: random.Random, token: str, per_second: float) -> None:
