@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import secrets
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -293,6 +294,26 @@ def test_api_token_reads_and_stops_when_revoked(staff: tuple[Litestar, Client]) 
     refused = client.get("/api/v1/offices", headers=bearer)
     assert refused.status_code == 401
     assert refused.headers["content-type"].startswith("application/problem+json")
+
+
+def test_a_token_id_clash_draws_again(
+    staff: tuple[Litestar, Client], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    app, client = staff
+    runtime: Runtime = app.state.runtime
+    first = OPERATIONS["token.create"].run(runtime, TokenCreate(user="mara", label="one"))
+    draws = iter([first.id, "0badc0de"])
+    monkeypatch.setattr(secrets, "token_hex", lambda _n: next(draws))
+    second = OPERATIONS["token.create"].run(runtime, TokenCreate(user="eva", label="two"))
+    monkeypatch.undo()
+    assert second.id == "0badc0de"
+    assert rows(app, "SELECT id, label FROM api_tokens ORDER BY label") == [
+        (first.id, "one"),
+        ("0badc0de", "two"),
+    ]
+    for created in (first, second):
+        bearer = {"Authorization": f"Bearer {created.token}"}
+        assert client.get("/api/v1/offices", headers=bearer).status_code == 200
 
 
 @pytest.mark.parametrize(

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import re
+import secrets
 import uuid
 from collections.abc import Iterator
 from typing import Any
@@ -379,6 +380,31 @@ def test_kiosk_add_refuses_unknown_office_and_placement(kiosk_app: tuple[Litesta
         add_kiosk(app, office="nowhere")
     with pytest.raises(OperationError, match="not registered"):
         add_kiosk(app, placement="roof")
+
+
+def test_kiosk_add_draws_again_when_the_id_or_code_is_taken(
+    kiosk_app: tuple[Litestar, Client], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Short ids clash now and then (six hex digits per office): the next draw is used."""
+    import officepulse.kiosk as kiosk_module
+
+    app, client = kiosk_app
+    first = add_kiosk(app)
+    suffix = first.id.removeprefix("mh-u25-")
+    hexes = iter([suffix, "123456", "abcdef"])
+    codes = iter(["AAAA-BBBB", first.pairing_code, "CCCC-DDDD"])
+    monkeypatch.setattr(secrets, "token_hex", lambda _n: next(hexes))
+    monkeypatch.setattr(kiosk_module, "new_pairing_code", lambda: next(codes))
+    second = add_kiosk(app)
+    # the first draw clashed on the id, the second on the pending code, the third is free
+    assert (second.id, second.pairing_code) == ("mh-u25-abcdef", "CCCC-DDDD")
+    monkeypatch.undo()
+    ids = [row[0] for row in stored_rows(app, "SELECT id FROM kiosks ORDER BY created_at")]
+    assert ids == [first.id, "mh-u25-abcdef"]
+    for created in (first, second):
+        answer = client.post("/api/v1/kiosk/pair", json={"code": created.pairing_code})
+        assert answer.status_code == 201, answer.text
+        assert answer.json()["kiosk"]["id"] == created.id
 
 
 def test_phone_code_leads_to_a_verified_onsite_response(kiosk_app: tuple[Litestar, Client]) -> None:

@@ -190,7 +190,13 @@ def create_token(cur: Cursor, secret_key: str, user: str, label: str, now: dt.da
     label = label.strip()
     if not label or len(label) > 100:
         raise AccountError("label: 1 to 100 characters")
-    token_id = secrets.token_hex(4)
+    # Short ids are shown in lists and typed to revoke; draw again on the rare clash.
+    for _ in range(100):
+        token_id = secrets.token_hex(4)
+        if cur.execute("SELECT 1 FROM api_tokens WHERE id = ?", [token_id]).fetchone() is None:
+            break
+    else:  # pragma: no cover - 100 clashes in a row would need billions of tokens
+        raise RuntimeError("no free token id after 100 tries")
     token = TOKEN_PREFIX + secrets.token_urlsafe(32)
     cur.execute(
         "INSERT INTO api_tokens (id, user_name, label, token_hash, created_at)"

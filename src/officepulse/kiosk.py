@@ -140,18 +140,35 @@ def list_kiosks(cur: Cursor, now: dt.datetime) -> list[KioskInfo]:
 def insert_kiosk(
     cur: Cursor,
     *,
-    kiosk_id: str,
     office: str,
     name: str,
     placement: str | None,
-    code_hash: str,
+    secret_key: str,
     now: dt.datetime,
-) -> None:
+) -> tuple[str, str]:
+    """Add a kiosk waiting to be paired; returns its id and its one-time pairing code.
+
+    Ids are short (the office and six hex digits) so staff can read them out, which makes a
+    clash with an existing kiosk possible; the id and the code are therefore drawn again until
+    neither is in use. This runs on the single writer, so nothing can take them in between.
+    """
+    for _ in range(100):
+        kiosk_id = f"{office}-{secrets.token_hex(3)}"
+        code = new_pairing_code()
+        code_hash = keyed_hash(secret_key, "pairing-code", code)
+        taken = cur.execute(
+            "SELECT 1 FROM kiosks WHERE id = ? OR pairing_code_hash = ?", [kiosk_id, code_hash]
+        ).fetchone()
+        if taken is None:
+            break
+    else:  # pragma: no cover - 100 clashes in a row would need millions of kiosks
+        raise RuntimeError("no free kiosk id after 100 tries")
     cur.execute(
         "INSERT INTO kiosks (id, office_id, name, placement, pairing_code_hash, pairing_expires,"
         " created_at) VALUES (?, ?, ?, ?, ?, ?, ?)",
         [kiosk_id, office, name, placement, code_hash, now + PAIRING_VALID, now],
     )
+    return kiosk_id, code
 
 
 def claim_pairing(

@@ -9,7 +9,6 @@ loopback-only admin API, which runs the very same function. Either way the resul
 from __future__ import annotations
 
 import datetime as dt
-import secrets
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -161,18 +160,14 @@ def _kiosk_add(runtime: Runtime, params: KioskAdd) -> KioskCreated:
             f"--placement: {placement!r} is not registered for {params.office!r}"
             f" (officepulse office placement add {params.office} {placement})"
         )
-    code = kiosk.new_pairing_code()
-    kiosk_id = f"{params.office}-{secrets.token_hex(3)}"
     now = dt.datetime.now(dt.UTC)
-    secret = runtime.settings.secret_key or ""
-    runtime.store.write(
+    kiosk_id, code = runtime.store.write(
         lambda cur: kiosk.insert_kiosk(
             cur,
-            kiosk_id=kiosk_id,
             office=params.office,
             name=params.name.strip(),
             placement=placement,
-            code_hash=kiosk.keyed_hash(secret, "pairing-code", code),
+            secret_key=runtime.settings.secret_key or "",
             now=now,
         )
     ).result()
