@@ -163,6 +163,23 @@ def test_unknown_office_is_a_friendly_404_in_the_client_language(
     assert gettext_for("de")("We could not find this survey") in german.text
 
 
+@pytest.mark.parametrize("path", ["/s", "/s/", "/s/mh-u25/extra", "/s/mh-u25%2Fx", "/s/a/b/c"])
+@pytest.mark.parametrize("method", ["GET", "POST"])
+def test_mangled_survey_addresses_get_the_friendly_page(
+    page_app: tuple[Litestar, Client], path: str, method: str
+) -> None:
+    """A cut-off or garbled QR address is a client's page, not the API's problem JSON."""
+    app, client = page_app
+    page = client.request(
+        method, path, headers={"accept-language": "uk"}, data={"lang": "ar", "answer-overall": "4"}
+    )
+    assert page.status_code == 404
+    assert page.headers["content-type"].startswith("text/html")
+    assert gettext_for("uk")("We could not find this survey") in page.text
+    assert 'lang="uk"' in page.text
+    assert stored_rows(app, "SELECT count(*) FROM responses") == [(0,)]
+
+
 def test_submit_stores_the_response_and_thanks_in_the_same_language(
     page_app: tuple[Litestar, Client],
 ) -> None:

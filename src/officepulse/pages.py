@@ -20,8 +20,9 @@ from urllib.parse import urlencode
 import anyio.to_thread
 import msgspec
 from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
-from litestar import MediaType, Request, Response, Router, get, post
+from litestar import MediaType, Request, Response, Router, get, post, route
 from litestar.datastructures import CacheControlHeader, State
+from litestar.enums import HttpMethod
 from litestar.exceptions import HTTPException
 from litestar.params import FromPath
 from litestar.static_files import create_static_files_router
@@ -357,6 +358,20 @@ def _field_messages(
     return messages, broken
 
 
+@route(
+    ["/s", "/s/{office_id:str}/{rest:path}"],
+    http_method=[HttpMethod.GET, HttpMethod.POST],
+    include_in_schema=False,
+    sync_to_thread=False,
+)
+def survey_not_found(request: Request[Any, Any, Any], state: State) -> Response[str]:
+    """A cut-off or mangled survey address (``/s``, ``/s/a/b``, ``/s/a%2Fb``) gets the same
+    friendly page as an unknown office, in the phone's language, not the API's problem JSON."""
+    renderer: PageRenderer = state.pages
+    accept = request.headers.get("accept-language")
+    return _not_found(renderer, choose_language(request.query_params.get("lang"), accept, "de"))
+
+
 @post("/s/{office_id:str}", include_in_schema=False, request_max_body_size=MAX_BODY_BYTES)
 async def submit_survey(
     request: Request[Any, Any, Any], state: State, office_id: FromPath[str]
@@ -534,7 +549,7 @@ def page_error(request: Request[Any, Any, Any], exc: Exception) -> Response[str]
 
 router = Router(
     path="/",
-    route_handlers=[survey_page, submit_survey, accessibility_page],
+    route_handlers=[survey_page, submit_survey, survey_not_found, accessibility_page],
     exception_handlers={HTTPException: page_error, Exception: page_error},
     opt={"access": "public"},
 )
