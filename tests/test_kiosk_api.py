@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import json
 import re
 import secrets
 import uuid
@@ -51,8 +52,11 @@ def add_kiosk(app: Litestar, office: str = "mh-u25", placement: str | None = "en
 
 
 def paired(app: Litestar, client: Client, **kwargs: Any) -> tuple[str, dict[str, Any]]:
-    created = add_kiosk(app, **kwargs)
-    answer = client.post("/api/v1/kiosk/pair", json={"code": created.pairing_code.lower()})
+    return paired_with(client, add_kiosk(app, **kwargs).pairing_code.lower())
+
+
+def paired_with(client: Client, code: str) -> tuple[str, dict[str, Any]]:
+    answer = client.post("/api/v1/kiosk/pair", json={"code": code})
     assert answer.status_code == 201, answer.text
     body = answer.json()
     return body["token"], body
@@ -217,6 +221,36 @@ def test_malformed_pairing_requests(kiosk_app: tuple[Litestar, Client], body: by
     )
     assert answer.status_code in (400, 422)
     assert answer.headers["content-type"].startswith("application/problem+json")
+
+
+@pytest.mark.parametrize(
+    "content_type", [None, "text/plain", "application/x-www-form-urlencoded", "multipart/form-data"]
+)
+def test_kiosk_bodies_not_declared_as_json_are_415_and_change_nothing(
+    kiosk_app: tuple[Litestar, Client], content_type: str | None
+) -> None:
+    """Like /api/v1/responses: a body is read as JSON only when it says it is JSON."""
+    app, client = kiosk_app
+    created = add_kiosk(app)
+    headers = {} if content_type is None else {"content-type": content_type}
+
+    def post(path: str, body: Any, extra: dict[str, str]) -> Any:
+        answer = client.post(path, content=json.dumps(body), headers={**headers, **extra})
+        assert answer.status_code == 415, answer.text
+        assert answer.headers["content-type"].startswith("application/problem+json")
+        assert answer.json()["status"] == 415
+        return answer
+
+    post("/api/v1/kiosk/pair", {"code": created.pairing_code}, {})
+    # the code was not used up: the same code, sent as JSON, still pairs
+    token, _ = paired_with(client, created.pairing_code)
+    post("/api/v1/kiosk/responses", {"responses": [kiosk_response()]}, auth(token))
+    post("/api/v1/kiosk/heartbeat", {"app_version": "kiosk-2", "queue_length": 7}, auth(token))
+    assert stored_rows(app, "SELECT count(*) FROM responses") == [(0,)]
+    assert stored_rows(app, "SELECT queue_length, app_version FROM kiosks") == [(None, None)]
+    # a missing token is still the first thing a tablet hears about
+    unpaired = client.post("/api/v1/kiosk/heartbeat", content=b"{}", headers=headers)
+    assert unpaired.status_code == 401
 
 
 def test_batch_with_new_duplicate_and_invalid_responses(kiosk_app: tuple[Litestar, Client]) -> None:

@@ -43,6 +43,7 @@ from officepulse.responses import (
     StoredResponse,
     check_response,
     check_shape,
+    require_json,
     store_response,
 )
 from officepulse.runtime import Runtime
@@ -543,6 +544,7 @@ _NOT_PAIRED: Final = "No valid device token: the tablet must be paired (again)"
         {
             400: "The body is not valid JSON",
             403: "The pairing code is wrong, used or expired",
+            415: "Body is not declared as application/json",
             409: "The kiosk's office or survey no longer exists",
             413: "Body larger than 4 KiB",
             422: "The body is not of the documented shape",
@@ -559,6 +561,7 @@ async def pair(request: Request[Any, Any, Any], state: State) -> Response[Any]:
         raise ProblemError(
             429, "Too many wrong pairing codes; wait a few minutes.", headers={"Retry-After": "900"}
         )
+    require_json(request, "the pairing code")
     params: PairRequest = _decode(await request.body(), PairRequest)
     secret = runtime.settings.secret_key or ""
     code_hash = keyed_hash(secret, "pairing-code", normalise_code(params.code))
@@ -632,6 +635,7 @@ async def config(request: Request[Any, Any, Any], state: State) -> Response[Any]
             400: "The body is not valid JSON",
             401: _NOT_PAIRED,
             413: "Body larger than 4 KiB",
+            415: "Body is not declared as application/json",
             422: "The body is not of the documented shape",
         }
     ),
@@ -640,6 +644,7 @@ async def heartbeat(request: Request[Any, Any, Any], state: State) -> None:
     """The tablet's health: app version and how many responses wait in its queue."""
     kiosks = _state(state)
     kiosk = kiosks.authenticate(request)
+    require_json(request, "the heartbeat")
     beat: Heartbeat = _decode(await request.body(), Heartbeat)
     now = dt.datetime.now(dt.UTC)
     await asyncio.wrap_future(
@@ -701,6 +706,7 @@ def _completed_at(raw: object, received: dt.datetime) -> dt.datetime:
             400: "The body is not valid JSON",
             401: _NOT_PAIRED,
             413: f"More than {MAX_BATCH} responses, or a body larger than 1 MiB",
+            415: "Body is not declared as application/json",
             422: 'The body is not {"responses": [...]}',
             503: "Storing failed; nothing was acknowledged. Retry",
         }
@@ -710,6 +716,7 @@ async def kiosk_responses(request: Request[Any, Any, Any], state: State) -> Batc
     """A batch from a kiosk's queue; each response is created, duplicate or rejected."""
     kiosks = _state(state)
     kiosk = kiosks.authenticate(request)
+    require_json(request, "the batch")
     runtime = kiosks.runtime
     try:
         body = msgspec.json.decode(await request.body())

@@ -439,11 +439,13 @@ async def store_response(runtime: Runtime, row: StoredResponse) -> Outcome:
 # -- HTTP --------------------------------------------------------------------------------------
 
 
-def _is_json(content_type: str) -> bool:
-    media = content_type.split(";", 1)[0].strip().lower()
-    return media == "application/json" or (
-        media.startswith("application/") and media.endswith("+json")
-    )
+def require_json(request: Request[Any, Any, Any], what: str) -> None:
+    """415 problem details unless the body is declared as JSON (``application/json`` or
+    ``application/*+json``); a form or text post is never read as JSON by accident."""
+    media = request.headers.get("content-type", "").split(";", 1)[0].strip().lower()
+    json_like = media.startswith("application/") and media.endswith("+json")
+    if media != "application/json" and not json_like:
+        raise ProblemError(415, f"Send {what} as application/json.")
 
 
 @post(
@@ -473,8 +475,7 @@ def _is_json(content_type: str) -> bool:
 )
 async def post_response(request: Request[Any, Any, Any], state: State) -> Response[Ack]:
     """Store one response (JSON body as described by ``ResponseIn``), exactly once."""
-    if not _is_json(request.headers.get("content-type", "")):
-        raise ProblemError(415, "Send the response as application/json.")
+    require_json(request, "the response")
     body = await request.body()
     try:
         values, shape_errors = decode_response(body)
