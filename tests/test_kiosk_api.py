@@ -286,6 +286,65 @@ def test_batch_with_new_duplicate_and_invalid_responses(kiosk_app: tuple[Litesta
         assert row[4].startswith("mh-u25-")
 
 
+def test_an_undecodable_response_is_rejected_alone(kiosk_app: tuple[Litestar, Client]) -> None:
+    """Well-formed JSON no decoder takes (1e400, 4,301 digits) sinks only its own response."""
+    app, client = kiosk_app
+    token, _ = paired(app, client)
+    before, after = kiosk_response(), kiosk_response()
+    huge = kiosk_response()
+    huge_text = json.dumps(huge).replace('"rooms": 4', '"rooms": 1e400')
+    assert "1e400" in huge_text
+    long = kiosk_response()
+    long_text = json.dumps(long).replace('"overall": 4', '"overall": ' + "9" * 4301)
+    items = [json.dumps(before), huge_text, "[-1e400]", long_text, json.dumps(after)]
+    body = '{"responses": [' + ", ".join(items) + "]}"
+    answer = client.post(
+        "/api/v1/kiosk/responses",
+        content=body,
+        headers={**auth(token), "content-type": "application/json"},
+    )
+    assert answer.status_code == 200, answer.text
+    results = answer.json()["results"]
+    assert [(r["id"], r["status"]) for r in results] == [
+        (before["id"], "created"),
+        (huge["id"], "rejected"),
+        ("", "rejected"),
+        (long["id"], "rejected"),
+        (after["id"], "created"),
+    ]
+    assert "out of range" in results[1]["errors"][0]["detail"]
+    stored = stored_rows(app, "SELECT id::VARCHAR FROM responses ORDER BY 1")
+    assert stored == sorted([(before["id"],), (after["id"],)])
+
+
+@pytest.mark.parametrize(
+    ("body", "status"),
+    [
+        (b'{"responses": {}}', 422),
+        (b'{"responses": null}', 422),
+        (b"[]", 422),
+        (b"1e400", 422),
+        (b'{"responses": [1,]}', 400),
+        (b'{"responses": [{"id": "a"}, {"id": "\xff"}]}', 400),
+        (b'{"\xc0\xaf": 1, "responses": []}', 400),
+        (b'{"responses": [' + b"[" * 5000 + b"]" * 5000 + b"]}", 400),
+    ],
+)
+def test_batches_of_the_wrong_shape(
+    kiosk_app: tuple[Litestar, Client], body: bytes, status: int
+) -> None:
+    app, client = kiosk_app
+    token, _ = paired(app, client)
+    answer = client.post(
+        "/api/v1/kiosk/responses",
+        content=body,
+        headers={**auth(token), "content-type": "application/json"},
+    )
+    assert answer.status_code == status, answer.text
+    assert answer.headers["content-type"].startswith("application/problem+json")
+    assert stored_rows(app, "SELECT count(*) FROM responses") == [(0,)]
+
+
 def test_partial_responses(kiosk_app: tuple[Litestar, Client]) -> None:
     app, client = kiosk_app
     token, _ = paired(app, client)

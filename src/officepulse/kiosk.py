@@ -718,19 +718,33 @@ async def kiosk_responses(request: Request[Any, Any, Any], state: State) -> Batc
     kiosk = kiosks.authenticate(request)
     require_json(request, "the batch")
     runtime = kiosks.runtime
+    body = await request.body()
     try:
-        body = msgspec.json.decode(await request.body())
+        # The envelope only skips over the responses and any unknown member, which checks
+        # their syntax but not their text: the UTF-8 is checked here, for the whole body.
+        body.decode()
+        batch = msgspec.json.decode(body, type=_Batch).responses
+    except msgspec.ValidationError:
+        raise ProblemError(422, 'Send {"responses": [...]}.', slug="invalid-batch") from None
     except MALFORMED_JSON as exc:
         raise ProblemError(400, f"The body is not valid JSON: {exc}") from None
-    if not isinstance(body, dict) or not isinstance(body.get("responses"), list):
-        raise ProblemError(422, 'Send {"responses": [...]}.', slug="invalid-batch")
-    batch: list[Any] = body["responses"]
     if len(batch) > MAX_BATCH:
         raise ProblemError(413, f"At most {MAX_BATCH} responses per batch.")
     received = dt.datetime.now(dt.UTC)
     results: list[KioskResult | None] = [None] * len(batch)
     valid: list[tuple[dt.datetime, int, StoredResponse]] = []
-    for index, item in enumerate(batch):
+    for index, raw_item in enumerate(batch):
+        try:
+            item = msgspec.json.decode(raw_item)
+        except msgspec.ValidationError as exc:
+            # Well-formed JSON that no decoder takes (a number like 1e400): this one response
+            # is rejected, under its id where it has one, and the rest of the batch goes on.
+            results[index] = KioskResult(
+                id=_id_of(raw_item), status="rejected", errors=[FieldError("#", str(exc))]
+            )
+            continue
+        except MALFORMED_JSON as exc:  # pragma: no cover - the envelope checked all of it
+            raise ProblemError(400, f"The body is not valid JSON: {exc}") from None
         row, errors, item_id, completed = _kiosk_row(item, kiosk, runtime, received)
         if row is None:
             results[index] = KioskResult(id=item_id, status="rejected", errors=errors)
@@ -762,6 +776,23 @@ async def kiosk_responses(request: Request[Any, Any, Any], state: State) -> Batc
         )
         results[index] = KioskResult(id=str(row.id), status=status, errors=errors)
     return BatchResult(results=[r for r in results if r is not None])
+
+
+class _Batch(msgspec.Struct):
+    """A batch as sent; each response is decoded on its own, so one cannot sink the rest."""
+
+    responses: list[msgspec.Raw]
+
+
+class _IdOnly(msgspec.Struct):
+    id: str = ""
+
+
+def _id_of(raw_item: msgspec.Raw) -> str:
+    try:
+        return msgspec.json.decode(raw_item, type=_IdOnly).id
+    except MALFORMED_JSON:
+        return ""
 
 
 def _kiosk_row(
