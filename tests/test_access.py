@@ -223,6 +223,8 @@ def test_route_answers_each_role_as_the_table_says(
     for role in ROLES:
         client, csrf = clients[role]
         answer = request(client, csrf, method, path)
+        content_type = answer.headers.get("content-type", "")
+        assert content_type.count("charset=") <= 1, (method, path, content_type)
         if access == "public":
             # The guard lets everyone through; the route's own checks (a kiosk's device token,
             # the login form's token) may still refuse, the same for every role.

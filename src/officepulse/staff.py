@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any, Final
 
 from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
-from litestar import Request, Response
+from litestar import MediaType, Request, Response
 from litestar.exceptions import HTTPException
 from litestar.response import Redirect
 
@@ -86,7 +86,7 @@ class StaffRenderer:
         return Response(
             self.html(template, principal, request.url.path, **values),
             status_code=status,
-            media_type="text/html; charset=utf-8",
+            media_type=MediaType.HTML,
             headers={**SECURITY_HEADERS, **(headers or {})},
         )
 
