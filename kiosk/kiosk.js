@@ -15,7 +15,7 @@
  * <dialog> above them.
  */
 (() => {
-  const APP_VERSION = "kiosk-2"; // keep in step with VERSION in sw.js (a new shell needs both)
+  const APP_VERSION = "kiosk-3"; // keep in step with VERSION in sw.js (a new shell needs both)
   const API = "/api/v1/kiosk";
   const PAIRING_KEY = "officepulse-kiosk-pairing"; // localStorage: {token, kiosk}
   const DB_NAME = "officepulse-kiosk";
@@ -59,6 +59,7 @@
     kiosk: null, // {id, name, office, office_name, placement, synthetic} from pairing
     config: null,
     pendingConfig: null, // a newer config that waits until no one is mid-survey
+    configEtag: "", // the server's ETag of the newest config held (pendingConfig or config)
     screen: "loading",
     lang: "de",
     session: newSession(),
@@ -605,10 +606,10 @@
   }
 
   // Every authenticated call goes through here: a 401 means the kiosk was revoked.
-  async function api(method, path, body) {
+  async function api(method, path, body, extraHeaders) {
     const token = app.token;
     if (!token) throw new Unpaired("not paired");
-    const headers = { Accept: "application/json", Authorization: `Bearer ${token}` };
+    const headers = { ...extraHeaders, Accept: "application/json", Authorization: `Bearer ${token}` };
     if (body !== undefined) headers["Content-Type"] = "application/json";
     let response;
     try {
@@ -690,6 +691,8 @@
         await forgetCachedConfig();
         app.config = body.config;
         app.pendingConfig = null;
+        app.configEtag = ""; // the pairing answer has none: the next fetch gets the whole config
+        await store.put("meta", "", "config-etag").catch(() => {});
         // The config first, then the token: a stored token then (nearly) always has its config.
         await store.put("meta", app.config, "config").catch((error) => {
           console.warn("officepulse: cannot store the configuration", error);
@@ -764,17 +767,29 @@
 
   // Fetches the config; keeps the old one on any failure. A changed config is applied at once
   // only when nobody is mid-survey (a response must match the survey version it was answered in).
+  // The ETag of the config held (the pending one if any) makes an unchanged config an empty 304.
   async function refreshConfig() {
     let config;
+    let etag = "";
+    const held = app.pendingConfig || app.config;
     try {
-      const response = await api("GET", "/config");
+      const conditional = held && app.configEtag ? { "If-None-Match": app.configEtag } : undefined;
+      const response = await api("GET", "/config", undefined, conditional);
+      if (response.status === 304 && held) return true;
       config = response.ok ? await readJson(response) : null;
+      etag = response.headers.get("ETag") || "";
     } catch {
       return false;
     }
     if (!validConfig(config)) return false;
-    if (JSON.stringify(config) === JSON.stringify(app.pendingConfig || app.config)) return true;
-    await store.put("meta", config, "config").catch(() => {});
+    const same = JSON.stringify(config) === JSON.stringify(held);
+    // The config is stored before its tag: a tag must never stand for a config not kept.
+    if (!same) await store.put("meta", config, "config").catch(() => {});
+    if (etag !== app.configEtag) {
+      app.configEtag = etag;
+      await store.put("meta", etag, "config-etag").catch(() => {});
+    }
+    if (same) return true;
     if (!app.config || (app.screen === "start" && !inSurvey() && !app.prompt)) {
       app.config = config;
       app.pendingConfig = null;
@@ -1036,7 +1051,11 @@
     readPairing();
     try {
       const saved = await store.get("meta", "config");
-      if (validConfig(saved)) app.config = saved;
+      if (validConfig(saved)) {
+        app.config = saved;
+        const etag = await store.get("meta", "config-etag");
+        app.configEtag = typeof etag === "string" ? etag : "";
+      }
     } catch (error) {
       console.warn("officepulse: cannot read the stored configuration", error);
     }

@@ -11,7 +11,7 @@
  * - Everything else, in particular every POST (responses, heartbeat, pairing), goes straight
  *   to the network and is never cached.
  */
-const VERSION = "kiosk-2";
+const VERSION = "kiosk-3";
 const SHELL_CACHE = `officepulse-kiosk-shell-${VERSION}`;
 const CONFIG_CACHE = "officepulse-kiosk-config";
 const SHELL = ["/kiosk/", "/kiosk/kiosk.js", "/kiosk/kiosk.css"];

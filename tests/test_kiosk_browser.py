@@ -15,7 +15,7 @@ from typing import Any
 
 import duckdb
 import pytest
-from playwright.sync_api import Browser, BrowserContext, Page, Route
+from playwright.sync_api import Browser, BrowserContext, Page, Response, Route
 
 from .conftest import axe_violations
 from .serverproc import run_cli, server_process
@@ -273,6 +273,68 @@ def test_lost_pairing_answer_is_asked_again_and_pairs(browser: Browser, live: Li
     complete_survey(page)  # the token from the second answer works
     drain(page, timeout=30)
     assert live.responses() == 1
+    context.close()
+
+
+def is_config(response: Response) -> bool:
+    return response.url.endswith("/api/v1/kiosk/config")
+
+
+def pair_in(context: BrowserContext, live: Live) -> tuple[Page, str]:
+    """Pair a fresh tablet; returns its page and the ETag of the config it then fetched."""
+    page = context.new_page()
+    page.goto(f"{live.base}/kiosk/")
+    page.wait_for_selector("#screen-pair", state="visible")
+    page.fill("#pair-code", live.new_code())
+    with page.expect_response(is_config) as first:
+        page.click("#pair-form button[type=submit]")
+    # the pairing answer carried no ETag, so the first fetch gets the whole config
+    assert first.value.request.headers.get("if-none-match") is None
+    assert first.value.status == 200
+    page.wait_for_selector("#screen-start", state="visible")
+    return page, first.value.headers["etag"]
+
+
+def test_unchanged_config_is_answered_304_and_kept(browser: Browser, live: Live) -> None:
+    """The tablet asks for its config with the ETag it holds; the empty 304 (passed on by the
+    service worker) keeps it working."""
+    context = browser.new_context(viewport={"width": 1024, "height": 768})
+    page, tag = pair_in(context, live)
+    with page.expect_response(is_config) as again:
+        page.reload()
+    assert again.value.request.headers.get("if-none-match") == tag
+    assert again.value.status == 304
+    page.wait_for_selector("#screen-start", state="visible")
+    complete_survey(page)  # the config held is the one in use
+    drain(page, timeout=30)
+    assert live.responses() == 1
+    context.close()
+
+
+def test_a_changed_config_is_kept_with_its_own_etag(browser: Browser, live: Live) -> None:
+    # page.route does not see requests the service worker answers, so it is kept out here
+    context = browser.new_context(viewport={"width": 1024, "height": 768}, service_workers="block")
+    page, tag = pair_in(context, live)
+    german = page.locator("#start-title").inner_text()
+
+    def reworded(route: Route) -> None:  # a new config: the first question reworded
+        assert route.request.headers.get("if-none-match") == tag
+        headers = {k: v for k, v in route.request.headers.items() if k != "if-none-match"}
+        response = route.fetch(headers=headers)
+        body = response.json()
+        first = next(i for i in body["survey"]["items"] if i["id"] == body["flow"][0])
+        first["text"]["de"] = "Wie geht es Ihnen heute?"
+        route.fulfill(response=response, json=body, headers={**response.headers, "etag": '"new"'})
+
+    page.route("**/api/v1/kiosk/config", reworded)
+    page.reload()
+    page.wait_for_selector("#start-title:has-text('Wie geht es Ihnen heute?')")
+    page.unroute("**/api/v1/kiosk/config")
+    with page.expect_response(is_config) as third:
+        page.reload()  # the new config and its tag were stored together
+    assert third.value.request.headers.get("if-none-match") == '"new"'
+    assert third.value.status == 200  # the server never issued that tag: the whole config
+    page.wait_for_selector(f"#start-title:has-text('{german}')")
     context.close()
 
 
