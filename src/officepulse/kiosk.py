@@ -614,8 +614,8 @@ async def config(request: Request[Any, Any, Any], state: State) -> Response[Any]
     kiosks = _state(state)
     kiosk = kiosks.authenticate(request)
     _office, body = await _config_for(kiosks.runtime, kiosk)
-    # A tablet asks after every heartbeat; the answer (37 KB) rarely changes. With an ETag the
-    # browser's cache asks "still this one?" and gets an empty 304 instead of the whole thing.
+    # A tablet asks after every heartbeat; the answer (37 KB) rarely changes. The tablet sends
+    # the ETag of the config it holds and gets an empty 304 instead of the whole thing.
     content = msgspec.json.encode(body)
     tag = '"' + hashlib.sha256(content).hexdigest()[:32] + '"'
     headers = {"Cache-Control": "no-cache", "ETag": tag}
