@@ -107,7 +107,9 @@ def test_csv_import_stores_validated_anonymised_rows_once(data: Path, tmp_path: 
     ]  # fmt: skip
     path = tmp_path / "history.csv"
     path.write_text("\ufeff" + csv_text(rows), encoding="utf-8")  # a BOM, as Excel writes it
-    result = run_cli(["import", "responses", str(path), "--data-dir", str(data)])
+    # comments from 2024 are kept only with a retention period longer than the default
+    keep = cli_env(OFFICEPULSE_COMMENT_RETENTION_MONTHS="120")
+    result = run_cli(["import", "responses", str(path), "--data-dir", str(data)], env=keep)
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip() == f"imported 3 responses from {path}; 0 already present"
     stored = {
@@ -136,13 +138,45 @@ def test_csv_import_stores_validated_anonymised_rows_once(data: Path, tmp_path: 
     assert stored[third][4] == dt.datetime(2024, 7, 2, 1, 0)
     assert stored[third][6] is None
 
-    again = run_cli(["import", "responses", str(path), "--json", "--data-dir", str(data)])
+    again = run_cli(["import", "responses", str(path), "--json", "--data-dir", str(data)], env=keep)
     assert again.returncode == 0, again.stderr
-    assert json.loads(again.stdout) == {"complete": True, "rows": 3, "stored": 0, "present": 3}
-    text = run_cli(["import", "responses", str(path), "--data-dir", str(data)])
+    assert json.loads(again.stdout) == {
+        "complete": True,
+        "rows": 3,
+        "stored": 0,
+        "present": 3,
+        "comments_removed": 0,
+    }
+    text = run_cli(["import", "responses", str(path), "--data-dir", str(data)], env=keep)
     assert "imported 0 responses" in text.stdout
     assert "3 already present" in text.stdout
     assert db_rows(data, "SELECT count(*) FROM responses") == [(3,)]
+
+
+def test_comments_past_the_retention_period_are_removed_at_import(
+    data: Path, tmp_path: Path
+) -> None:
+    """Old history brings old comments: they go at once, not at the next daily purge."""
+    old, recent = str(uuid.uuid4()), str(uuid.uuid4())
+    last_month = (dt.datetime.now(dt.UTC) - dt.timedelta(days=31)).strftime("%Y-%m-%d 10:00")
+    rows = [
+        row(id=old, time="2023-05-02 10:00", comment="Zu lange Wartezeit"),
+        row(id=recent, time=last_month, comment="Freundlich"),
+    ]
+    path = tmp_path / "history.csv"
+    path.write_text(csv_text(rows), encoding="utf-8")
+    result = run_cli(["import", "responses", str(path), "--data-dir", str(data)])
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == (
+        f"imported 2 responses from {path}; 0 already present;"
+        " 1 comment older than the retention period removed (ratings kept)"
+    )
+    stored = dict(db_rows(data, "SELECT id::VARCHAR, comment FROM responses"))
+    assert stored == {old: None, recent: "Freundlich"}
+    assert db_rows(data, "SELECT count(*) FROM responses WHERE answers['overall'] = 5") == [(2,)]
+    audit = db_rows(data, "SELECT actor, action, detail FROM audit_log WHERE action LIKE 'ret%'")
+    assert audit == [("(command line)", "retention.purge", audit[0][2])]
+    assert audit[0][2].startswith("1 removed")
 
 
 def test_bad_rows_are_all_reported_and_nothing_is_stored(data: Path, tmp_path: Path) -> None:
@@ -264,7 +298,8 @@ def test_parquet_written_by_duckdb(data: Path, tmp_path: Path) -> None:
         FROM range(10) t(i)
         """,
     )
-    result = run_cli(["import", "responses", str(path), "--data-dir", str(data)])
+    keep = cli_env(OFFICEPULSE_COMMENT_RETENTION_MONTHS="120")  # the 2024 comment stays
+    result = run_cli(["import", "responses", str(path), "--data-dir", str(data)], env=keep)
     assert result.returncode == 0, result.stderr
     assert "imported 10 responses" in result.stdout
     assert db_rows(
@@ -343,7 +378,8 @@ def test_a_big_import_through_a_running_server(data: Path, tmp_path: Path) -> No
     path.write_text(csv_text(rows), encoding="utf-8")
     bad = tmp_path / "bad.csv"
     bad.write_text(csv_text([*rows[:3], row(office="nowhere")]), encoding="utf-8")
-    with server_process(data):
+    # the server decides what is kept: with 10 years, the 2024 comments stay
+    with server_process(data, env={"OFFICEPULSE_COMMENT_RETENTION_MONTHS": "120"}):
         result = run_cli(["import", "responses", str(path), "--data-dir", str(data)])
         assert result.returncode == 0, result.stderr
         assert result.stderr == ""  # no progress bar where stderr is not a terminal

@@ -269,21 +269,22 @@ def history_csv(rows: list[tuple[str, dt.datetime, str]]) -> str:
     return out.getvalue()
 
 
-def test_purge_command_through_a_running_server(tmp_path: Path) -> None:
+def test_import_and_purge_through_a_running_server(tmp_path: Path) -> None:
+    """An import bringing comments past the period has them purged at once, in the server."""
     data = tmp_path / "data"
     for args in (["init"], ["office", "add", "mh-u25", "--name", "U-25 Haus", "--kind", "pilot"]):
         assert run_cli([*args, "--data-dir", str(data)]).returncode == 0
     now = local_now(make_settings(data))
     marker = "Zitronenfalter vor der Tuer"
     old, older, recent = (str(uuid.uuid4()) for _ in range(3))
+    fresh = tmp_path / "fresh.csv"
+    fresh.write_text(
+        history_csv([(recent, months_before(now, 2), "freundlich und schnell")]), encoding="utf-8"
+    )
     history = tmp_path / "history.csv"
     history.write_text(
         history_csv(
-            [
-                (old, months_before(now, 25), marker),
-                (older, months_before(now, 40), "alter Kommentar"),
-                (recent, months_before(now, 2), "freundlich und schnell"),
-            ]
+            [(old, months_before(now, 25), marker), (older, months_before(now, 40), "alt")]
         ),
         encoding="utf-8",
     )
@@ -291,24 +292,33 @@ def test_purge_command_through_a_running_server(tmp_path: Path) -> None:
     wal = data / "officepulse.duckdb.wal"
     log = tmp_path / "server.log"
     with server_process(data, log=log):
+        first = run_cli(["import", "responses", str(fresh), "--data-dir", str(data)])
+        assert first.returncode == 0, first.stderr
+        assert first.stdout.rstrip().endswith("0 already present")  # nothing to purge
+        # Just imported, a comment is in the server's write-ahead log ...
+        assert wal.read_bytes().count(b"freundlich und schnell") > 0
+
         imported = run_cli(["import", "responses", str(history), "--data-dir", str(data)])
         assert imported.returncode == 0, imported.stderr
-        # Just imported, the text is in the server's write-ahead log.
-        assert wal.read_bytes().count(marker.encode()) > 0
-
-        dry = run_cli(["purge", "--dry-run", "--json", "--data-dir", str(data)])
-        assert dry.returncode == 0, dry.stderr
-        assert json.loads(dry.stdout)["comments"] == 2
-        done = run_cli(["purge", "--json", "--data-dir", str(data)])
-        assert done.returncode == 0, done.stderr
-        assert json.loads(done.stdout)["comments"] == 2
-
-        # The checkpoint after the purge emptied the log; the text never reached the file.
+        assert imported.stdout.rstrip().endswith(
+            "; 2 comments older than the retention period removed (ratings kept)"
+        )
+        # ... but the checkpoint after the import's purge emptied the log: the removed text
+        # never reached the file.
         files = database.read_bytes() + (wal.read_bytes() if wal.exists() else b"")
         assert files.count(marker.encode()) == 0
         assert b"freundlich und schnell" in files
+
+        # Nothing is left for the command, run through the same server.
+        dry = run_cli(["purge", "--dry-run", "--json", "--data-dir", str(data)])
+        assert dry.returncode == 0, dry.stderr
+        assert json.loads(dry.stdout)["comments"] == 0
+        done = run_cli(["purge", "--json", "--data-dir", str(data)])
+        assert done.returncode == 0, done.stderr
+        assert json.loads(done.stdout)["comments"] == 0
     server_log = log.read_text(encoding="utf-8")
     assert "INFO officepulse.retention: removed 2 comments received before " in server_log
+    assert "INFO officepulse.retention: removed 0 comments received before " in server_log
     assert comments_by_id(data) == {
         old: None,
         older: None,
@@ -316,6 +326,7 @@ def test_purge_command_through_a_running_server(tmp_path: Path) -> None:
     }
     answers = db_rows(data, "SELECT DISTINCT answers FROM responses")
     assert answers == [(dict(zip(HISTORY_COLUMNS[8:13], RATINGS, strict=True)),)]
+    # only a run that removed something is audited
     assert db_rows(data, "SELECT actor, action FROM audit_log") == [
         ("(command line)", "retention.purge")
     ]

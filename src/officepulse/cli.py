@@ -1210,9 +1210,15 @@ def import_responses(file: Path, data_dir: Path | None, as_json: bool) -> None:
     if as_json:
         print_json(result)
         return
+    removed = ""
+    if result.comments_removed:
+        removed = (
+            f"; {plural(result.comments_removed, 'comment')} older than the retention period"
+            " removed (ratings kept)"
+        )
     click.echo(
         f"imported {plural(result.stored, 'response')} from {file};"
-        f" {result.present} already present"
+        f" {result.present} already present{removed}"
     )
 
 

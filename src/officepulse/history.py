@@ -129,6 +129,8 @@ class ImportResult(msgspec.Struct, frozen=True, kw_only=True):
     rows: int
     stored: int = 0
     present: int = 0
+    # comments older than the retention period, removed at once after the import
+    comments_removed: int = 0
 
 
 # -- reading files -----------------------------------------------------------------------------

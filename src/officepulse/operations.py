@@ -389,6 +389,11 @@ def _responses_import(runtime: Runtime, params: history.ResponsesImport) -> hist
     except history.HistoryError as exc:
         raise OperationError(str(exc)) from None
     runtime.changed()
+    # Old history may bring comments already past the retention period: they go now, not at
+    # the next daily run (the purge is logged and audited like any other).
+    if retention.purge_comments(runtime, actor=audit.CLI_ACTOR, dry_run=True).comments:
+        purged = retention.purge_comments(runtime, actor=audit.CLI_ACTOR)
+        result = msgspec.structs.replace(result, comments_removed=purged.comments)
     return result
 
 
