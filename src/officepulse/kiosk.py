@@ -544,9 +544,9 @@ _NOT_PAIRED: Final = "No valid device token: the tablet must be paired (again)"
         {
             400: "The body is not valid JSON",
             403: "The pairing code is wrong, used or expired",
-            415: "Body is not declared as application/json",
             409: "The kiosk's office or survey no longer exists",
             413: "Body larger than 4 KiB",
+            415: "Body is not declared as application/json",
             422: "The body is not of the documented shape",
             429: "Too many wrong codes from this address; wait (Retry-After)",
         }
