@@ -62,6 +62,8 @@ def test_environment_is_read_and_flags_win() -> None:
         ({"OFFICEPULSE_SECRET_KEY": "short"}, {}, "OFFICEPULSE_SECRET_KEY"),
         ({"OFFICEPULSE_TIMEZONE": "Mars/Olympus"}, {}, "OFFICEPULSE_TIMEZONE"),
         ({"OFFICEPULSE_PUBLIC_URL": "ftp://x"}, {}, "OFFICEPULSE_PUBLIC_URL"),
+        ({"OFFICEPULSE_MEMORY_LIMIT_MB": "-1"}, {}, "OFFICEPULSE_MEMORY_LIMIT_MB"),
+        ({"OFFICEPULSE_MEMORY_LIMIT_MB": "1GB"}, {}, "OFFICEPULSE_MEMORY_LIMIT_MB"),
         ({}, {"port": -1}, "--port"),
     ],
 )

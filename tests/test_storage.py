@@ -8,6 +8,7 @@ from concurrent.futures import Future
 from pathlib import Path
 
 import duckdb
+import msgspec
 import pytest
 
 from officepulse.storage import (
@@ -208,3 +209,34 @@ def test_free_space_below_the_reserve_refuses_writes_but_not_reads(tmp_path: Pat
         assert store.read(lambda cur: cur.execute("SELECT count(*) FROM t").fetchall()) == [(0,)]
         store.min_free_bytes = 0
         assert store.write_grouped(VALUES, 3).result(timeout=10) == 3
+
+
+def _memory_limit(store: Store) -> str:
+    rows = store.read(lambda cur: cur.execute("SELECT current_setting('memory_limit')").fetchall())
+    return str(rows[0][0])
+
+
+def test_the_memory_limit_reaches_duckdb_and_outlives_a_reopen(tmp_path: Path) -> None:
+    with Store.open(tmp_path / "db.duckdb", memory_limit_mb=64) as store:
+        assert _memory_limit(store) == "64.0 MiB"
+        # after a failed checkpoint the writer opens the file again (tests/test_full_disk.py)
+        assert store._reopen()
+        assert _memory_limit(store) == "64.0 MiB"
+
+
+def test_the_settings_memory_limit_is_applied(tmp_path: Path) -> None:
+    from officepulse.runtime import Runtime
+
+    from .conftest import make_settings
+
+    default = Runtime.open(make_settings(tmp_path / "a"))
+    try:
+        assert _memory_limit(default.store) == "1.0 GiB"  # OFFICEPULSE_MEMORY_LIMIT_MB=1024
+    finally:
+        default.close()
+    settings = msgspec.structs.replace(make_settings(tmp_path / "b"), memory_limit_mb=200)
+    small = Runtime.open(settings)
+    try:
+        assert _memory_limit(small.store) == "200.0 MiB"
+    finally:
+        small.close()

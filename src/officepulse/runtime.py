@@ -52,7 +52,9 @@ class Runtime:
                 f"no survey with id {settings.default_survey!r} (OFFICEPULSE_DEFAULT_SURVEY)",
             )
         store = Store.open(
-            settings.database_path, min_free_bytes=settings.min_free_mb * 1024 * 1024
+            settings.database_path,
+            min_free_bytes=settings.min_free_mb * 1024 * 1024,
+            memory_limit_mb=settings.memory_limit_mb,
         )
         try:
             # Read first, write only what changed: a server must start even on a full disk

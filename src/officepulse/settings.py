@@ -127,6 +127,15 @@ class Settings(msgspec.Struct, forbid_unknown_fields=True, frozen=True, kw_only=
             ge=0,
         ),
     ] = 64
+    memory_limit_mb: Annotated[
+        int,
+        _doc(
+            "Memory (MiB) the database engine may use; a sort, join or aggregate that needs "
+            "more spills to a temporary folder beside the database file (slower, but it fits). "
+            "0: the engine's own default, 80% of the machine's memory.",
+            ge=0,
+        ),
+    ] = 1024
     log_level: Annotated[LogLevel, _doc("Lowest level of log lines written to standard error.")] = (
         "info"
     )

@@ -120,11 +120,18 @@ class WriterStats:
 _STOP: Final = object()
 
 
-def open_connection(path: Path) -> duckdb.DuckDBPyConnection:
-    """Open the DuckDB file read-write, translating a lock conflict into StoreLockedError."""
+def open_connection(path: Path, memory_limit_mb: int = 0) -> duckdb.DuckDBPyConnection:
+    """Open the DuckDB file read-write, translating a lock conflict into StoreLockedError.
+
+    ``memory_limit_mb`` caps DuckDB's memory; beyond it sorts, joins and aggregates spill to
+    DuckDB's temporary directory beside the file. 0 keeps DuckDB's own default.
+    """
     path.parent.mkdir(parents=True, exist_ok=True)
+    config = dict(_CONNECT_CONFIG)
+    if memory_limit_mb > 0:
+        config["memory_limit"] = f"{memory_limit_mb}MiB"
     try:
-        return duckdb.connect(str(path), config=_CONNECT_CONFIG)
+        return duckdb.connect(str(path), config=config)
     except duckdb.IOException as exc:
         if "lock" in str(exc).lower():
             raise StoreLockedError(
@@ -168,10 +175,16 @@ class Store:
     """The DuckDB store of one data directory. Use :meth:`open` and :meth:`close`."""
 
     def __init__(
-        self, conn: duckdb.DuckDBPyConnection, path: Path, *, min_free_bytes: int = 0
+        self,
+        conn: duckdb.DuckDBPyConnection,
+        path: Path,
+        *,
+        min_free_bytes: int = 0,
+        memory_limit_mb: int = 0,
     ) -> None:
         self.path = path
         self.min_free_bytes = min_free_bytes
+        self.memory_limit_mb = memory_limit_mb
         self._conn = conn
         # Held while the connection is swapped after an error, and while a read takes a cursor.
         self._conn_lock = threading.Lock()
@@ -186,15 +199,15 @@ class Store:
         self._thread.start()
 
     @classmethod
-    def open(cls, path: Path, *, min_free_bytes: int = 0) -> Store:
+    def open(cls, path: Path, *, min_free_bytes: int = 0, memory_limit_mb: int = 0) -> Store:
         """Open (creating if needed) the database at ``path`` and apply pending migrations."""
-        conn = open_connection(path)
+        conn = open_connection(path, memory_limit_mb)
         try:
             apply_migrations(conn)
         except Exception:
             conn.close()
             raise
-        return cls(conn, path, min_free_bytes=min_free_bytes)
+        return cls(conn, path, min_free_bytes=min_free_bytes, memory_limit_mb=memory_limit_mb)
 
     # -- writes ------------------------------------------------------------------------------
 
@@ -397,7 +410,7 @@ class Store:
         """Open the database file again (DuckDB replays its WAL); True when it worked."""
         self._next_reopen = time.monotonic() + REOPEN_INTERVAL
         try:
-            conn = open_connection(self.path)
+            conn = open_connection(self.path, self.memory_limit_mb)
             with self._conn_lock:
                 self._conn = conn
                 self._open_cursors()
