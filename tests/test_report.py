@@ -337,6 +337,100 @@ def test_a_filter_that_leaves_out_fewer_than_k_hides_the_filtered_numbers(
         runtime.close()
 
 
+def _heatmap_runtime(tmp_path: Path) -> Any:
+    """Heatmap cells whose flagged or unverified responses number 2, 5 or none."""
+    import datetime as dt
+    import uuid
+
+    from officepulse.offices import Office, insert_offices
+    from officepulse.responses import StoredResponse, commit_responses
+    from officepulse.runtime import Runtime
+
+    from .conftest import make_settings
+
+    runtime = Runtime.open(make_settings(tmp_path / "data"))
+    offices = [Office(id="p0", name="Pilot", kind="pilot"),
+               Office(id="c0", name="Herkömmlich", kind="conventional")]  # fmt: skip
+    monday = dt.datetime(2026, 1, 5)
+    # (day after Monday, hour): (plain responses, flagged ones, of the plain ones verified)
+    cells = {(0, 10): (6, 2, 0), (1, 11): (6, 0, 0), (2, 12): (6, 5, 0),
+             (3, 13): (9, 0, 7), (4, 14): (10, 0, 10)}  # fmt: skip
+    rows = []
+    for (day, hour), (plain, flagged, verified) in cells.items():
+        for i in range(plain + flagged):
+            flags: tuple[str, ...] = ("repeat",) if i >= plain else ()
+            if i < verified:
+                flags = ("verified_onsite",)
+            rows.append(
+                StoredResponse(
+                    id=uuid.uuid4(),
+                    office_id=offices[i % 2].id,
+                    survey_id="atmosphere",
+                    survey_version=1,
+                    channel="qr",
+                    placement=None,
+                    kiosk_id=None,
+                    lang="de",
+                    received_at=monday + dt.timedelta(days=day, hours=hour),
+                    answers={"stress_now": 1 + i % 5, "rooms": 3},
+                    comment=None,
+                    flags=flags,
+                )
+            )
+
+    def setup(cur: Any) -> None:
+        insert_offices(cur, offices)
+        commit_responses(cur, rows)
+
+    runtime.store.write(setup).result()
+    return runtime
+
+
+def test_heatmap_cells_a_filter_changes_by_fewer_than_k_are_hidden(
+    tmp_path: Path, survey: Survey
+) -> None:
+    """Next to the default heatmap, a cell of a filtered one must not give away the few
+    responses the filter added or left out."""
+    import msgspec
+
+    from officepulse.aggregates import Filters, weekday_hour
+    from officepulse.report import FilterSpec, build_report
+
+    spec_file = tmp_path / "small.toml"
+    spec_file.write_text(SMALL_SPEC, encoding="utf-8")
+    spec = load_spec(spec_file, survey)
+    runtime = _heatmap_runtime(tmp_path)
+
+    def shown(filters: FilterSpec) -> dict[tuple[int, int], int | None]:
+        built = build_report(runtime, msgspec.structs.replace(spec, filters=filters), None, None)
+        cells = {(c["weekday"], c["hour"]): c["n"] for c in built.heatmap}
+        # the path for reports whose groups hold no office (all offices) agrees
+        every_office = runtime.store.read(
+            lambda cur: weekday_hour(
+                cur,
+                Filters(
+                    include_flagged=filters.include_flagged, verified_only=filters.verified_only
+                ),
+                "stress_now",
+                5,
+            )
+        )
+        assert {(c["weekday"], c["hour"]): c["n"] for c in every_office} == cells
+        return cells
+
+    try:
+        assert shown(FilterSpec()) == {(1, 10): 6, (2, 11): 6, (3, 12): 6, (4, 13): 9, (5, 14): 10}
+        # with the flagged responses: Monday's cell differs from the default by 2 (hidden),
+        # Wednesday's by 5 = k (shown)
+        assert shown(FilterSpec(include_flagged=True)) == {
+            (1, 10): None, (2, 11): 6, (3, 12): 11, (4, 13): 9, (5, 14): 10,
+        }  # fmt: skip
+        # verified only: Thursday leaves out 2 of 9 (hidden), Friday none (shown)
+        assert shown(FilterSpec(verified_only=True)) == {(4, 13): None, (5, 14): 10}
+    finally:
+        runtime.close()
+
+
 # -- every number against the response-level statistics ----------------------------------------
 
 REFERENCE_SPEC = SMALL_SPEC.replace(

@@ -276,24 +276,34 @@ def _check_complements(
 
 
 def weekday_hour(cur: Cursor, filters: Filters, item: str, k: int) -> list[dict[str, Any]]:
-    """Mean of one item by weekday (1 = Monday) × hour for the heatmap; small cells hidden."""
+    """Mean of one item by weekday (1 = Monday) × hour for the heatmap; small cells hidden.
+
+    A cell is also hidden when the filters change its count by 1 to k-1 responses against the
+    default filters (no channel, placement or language; flagged responses left out): its
+    difference to the default heatmap would describe fewer than k responses.
+    """
     params = _params(filters, None)
     params["item"] = item
     rows = cur.execute(
         """
-        SELECT isodow(received_at) AS weekday, hour(received_at) AS hour,
-               count(*) AS n, avg(answers[$item]) AS mean
-        FROM responses r
-        WHERE answers[$item] IS NOT NULL
-          AND ($from IS NULL OR r.received_at >= $from)
-          AND ($to IS NULL OR r.received_at < $to)
-          AND (len($offices) = 0 OR list_contains($offices, r.office_id))
-          AND ($channel IS NULL OR r.channel = $channel)
-          AND ($placement IS NULL OR r.placement = $placement)
-          AND ($lang IS NULL OR r.lang = $lang)
-          AND ($flagged OR NOT list_has_any(r.flags, $excluded))
-          AND (NOT $verified OR list_contains(r.flags, 'verified_onsite'))
-        GROUP BY ALL ORDER BY 1, 2
+        SELECT weekday, hour, count(*) FILTER (chosen) AS n,
+               avg(value) FILTER (chosen) AS mean, count(*) FILTER (plain) AS base_n
+        FROM (
+            SELECT isodow(received_at) AS weekday, hour(received_at) AS hour,
+                   answers[$item] AS value,
+                   ($channel IS NULL OR r.channel = $channel)
+                   AND ($placement IS NULL OR r.placement = $placement)
+                   AND ($lang IS NULL OR r.lang = $lang)
+                   AND ($flagged OR NOT list_has_any(r.flags, $excluded))
+                   AND (NOT $verified OR list_contains(r.flags, 'verified_onsite')) AS chosen,
+                   NOT list_has_any(r.flags, $excluded) AS plain
+            FROM responses r
+            WHERE answers[$item] IS NOT NULL
+              AND ($from IS NULL OR r.received_at >= $from)
+              AND ($to IS NULL OR r.received_at < $to)
+              AND (len($offices) = 0 OR list_contains($offices, r.office_id))
+        )
+        GROUP BY ALL HAVING count(*) FILTER (chosen) > 0 ORDER BY 1, 2
         """,
         {key: value for key, value in params.items() if key != "lower"},
     ).fetchall()
@@ -301,9 +311,10 @@ def weekday_hour(cur: Cursor, filters: Filters, item: str, k: int) -> list[dict[
         {
             "weekday": int(weekday),
             "hour": int(hour),
-            "n": int(n) if n >= k else None,
-            "mean": float(mean) if n >= k else None,
-            "suppressed": n < k,
+            "n": None if hidden else int(n),
+            "mean": None if hidden else float(mean),
+            "suppressed": hidden,
         }
-        for weekday, hour, n, mean in rows
+        for weekday, hour, n, mean, base_n in rows
+        for hidden in [bool(n < k or 0 < abs(base_n - n) < k)]
     ]

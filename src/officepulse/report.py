@@ -644,24 +644,33 @@ def heatmap(responses: Responses, ctx: Context) -> list[dict[str, Any]]:
     """Mean of the heatmap item by weekday (1 = Monday) x hour; small cells hidden.
 
     The same cells as :func:`officepulse.aggregates.weekday_hour` with the report's dates,
-    offices and flag filters (channel, placement and language do not apply to it).
+    offices and flag filters (channel, placement and language do not apply to it). A cell whose
+    count the flag filters change by 1 to k-1 against the default is hidden as well: its
+    difference to the default report's heatmap would describe fewer than k responses.
     """
-    chosen = np.isfinite(responses.heat_value)
+    answered = np.isfinite(responses.heat_value)
+    chosen = answered.copy()
     if not ctx.spec.filters.include_flagged:
         chosen &= ~responses.excluded
     if ctx.spec.filters.verified_only:
         chosen &= responses.verified
-    which = responses.weekday[chosen] * 24 + responses.hour[chosen]
-    count = responses.n[chosen].astype(np.float64)
-    n = np.bincount(which, weights=count, minlength=8 * 24)
-    total = np.bincount(which, weights=count * responses.heat_value[chosen], minlength=8 * 24)
+    cells = responses.weekday * 24 + responses.hour
+
+    def counted(rows: npt.NDArray[np.bool_], weights: npt.NDArray[np.float64]) -> Any:
+        return np.bincount(cells[rows], weights=weights[rows], minlength=8 * 24)
+
+    count = responses.n.astype(np.float64)
+    n = counted(chosen, count)
+    total = counted(chosen, count * responses.heat_value)
+    base_n = counted(answered & ~responses.excluded, count)
+    hidden = (n < ctx.k) | ((np.abs(base_n - n) > 0) & (np.abs(base_n - n) < ctx.k))
     return [
         {
             "weekday": cell // 24,
             "hour": cell % 24,
-            "n": int(n[cell]) if n[cell] >= ctx.k else None,
-            "mean": float(total[cell] / n[cell]) if n[cell] >= ctx.k else None,
-            "suppressed": bool(n[cell] < ctx.k),
+            "n": None if hidden[cell] else int(n[cell]),
+            "mean": None if hidden[cell] else float(total[cell] / n[cell]),
+            "suppressed": bool(hidden[cell]),
         }
         for cell in np.flatnonzero(n).tolist()
     ]
