@@ -431,6 +431,82 @@ def test_heatmap_cells_a_filter_changes_by_fewer_than_k_are_hidden(
         runtime.close()
 
 
+def test_event_estimates_resting_on_fewer_than_k_office_responses_are_hidden(
+    tmp_path: Path, survey: Survey
+) -> None:
+    """An event-study point for a period in which the office had fewer than k responses, and a
+    before/after effect with fewer than k on either side, would describe those few."""
+    import datetime as dt
+    import uuid
+
+    from officepulse.events import NewEvent, insert_event
+    from officepulse.offices import Office, insert_offices
+    from officepulse.report import build_report
+    from officepulse.responses import StoredResponse, commit_responses
+    from officepulse.runtime import Runtime
+
+    from .conftest import make_settings
+
+    offices = [Office(id="p0", name="Pilot 0", kind="pilot"),
+               Office(id="p1", name="Pilot 1", kind="pilot"),
+               Office(id="c0", name="Herkömmlich 0", kind="conventional"),
+               Office(id="c1", name="Herkömmlich 1", kind="conventional")]  # fmt: skip
+    # responses per month, January to April; p0's event in March, p1's in April
+    per_month = {"p0": [2, 10, 10, 10], "p1": [10, 10, 10, 3], "c0": [10] * 4, "c1": [10] * 4}
+    rows = [
+        StoredResponse(
+            id=uuid.uuid4(),
+            office_id=office,
+            survey_id="atmosphere",
+            survey_version=1,
+            channel="qr",
+            placement=None,
+            kiosk_id=None,
+            lang="de",
+            received_at=dt.datetime(2026, 1 + month, 5 + i % 20, 10),
+            answers={"stress_now": 1 + (i + month) % 5, "rooms": 1 + (i * 3 + month) % 5},
+            comment=None,
+            flags=(),
+        )
+        for office, counts in per_month.items()
+        for month, count in enumerate(counts)
+        for i in range(count)
+    ]
+    runtime = Runtime.open(make_settings(tmp_path / "data"))
+
+    def setup(cur: Any) -> None:
+        insert_offices(cur, offices)
+        commit_responses(cur, rows)
+        insert_event(cur, NewEvent(office="p0", date=dt.date(2026, 3, 9), kind="redesign"))
+        insert_event(cur, NewEvent(office="p1", date=dt.date(2026, 4, 1), kind="move"))
+
+    spec_file = tmp_path / "small.toml"
+    spec_file.write_text(SMALL_SPEC, encoding="utf-8")
+    try:
+        runtime.store.write(setup).result()
+        built = build_report(runtime, load_spec(spec_file, survey), None, None)
+    finally:
+        runtime.close()
+    rooms = [e for e in built.events if e["item"] == "rooms"]
+    p0 = {e["period"]: e for e in rooms if e["office"] == "p0"}
+    assert sorted(p0, key=str) == sorted([-2, -1, 0, 1, "post"], key=str)
+    assert p0[-2]["suppressed"]
+    assert p0[-2]["estimate"] is None
+    assert p0[-1]["estimate"] == 0.0  # the reference period
+    for shown in (0, 1, "post"):
+        assert not p0[shown]["suppressed"]
+        assert p0[shown]["estimate"] is not None
+    p1 = {e["period"]: e for e in rooms if e["office"] == "p1"}
+    assert p1[0]["suppressed"]  # April: 3 responses
+    assert p1["post"]["estimate"] is None
+    assert "p" not in p1["post"]  # nor its p-value
+    assert p1["post"]["suppressed"]
+    assert "fewer than 5 responses of p1" in p1["post"]["caveat"]
+    for hidden in (p0[-2], p1[0], p1["post"]):
+        assert hidden["ci_low"] is None
+        assert hidden["ci_high"] is None
+
+
 # -- every number against the response-level statistics ----------------------------------------
 
 REFERENCE_SPEC = SMALL_SPEC.replace(

@@ -10,6 +10,7 @@ not of responses.
 
 from __future__ import annotations
 
+import bisect
 import datetime as dt
 import functools
 import json
@@ -522,16 +523,41 @@ def events(cur: Cursor, cube: Cube, ctx: Context, items: list[str]) -> list[dict
                     }
                 )
                 continue
+            # The office's own responses in a period, before and after: an estimate resting on
+            # fewer than k of them would describe those few, so it is hidden.
+            periods, treated_n = _treated_counts(table, office, comparison)
+            event_index = bisect.bisect_left(periods, _period_start(happened_on, ctx))
             for point in result.event_study:
+                label = periods[event_index + point.period_offset]
+                thin = not point.is_reference and treated_n.get(label, 0) < ctx.k
                 rows.append(
                     {
                         **base,
                         "period": point.period_offset,
-                        "estimate": point.estimate,
-                        "ci_low": point.ci_low,
-                        "ci_high": point.ci_high,
+                        "estimate": None if thin else point.estimate,
+                        "ci_low": None if thin else point.ci_low,
+                        "ci_high": None if thin else point.ci_high,
+                        "suppressed": thin,
                     }
                 )
+            before = sum(n for label, n in treated_n.items() if label < periods[event_index])
+            after = sum(treated_n.values()) - before
+            if min(before, after) < ctx.k:
+                rows.append(
+                    {
+                        **base,
+                        "period": "post",
+                        "estimate": None,
+                        "ci_low": None,
+                        "ci_high": None,
+                        "suppressed": True,
+                        "caveat": (
+                            f"hidden: fewer than {ctx.k} responses of {office} before or after"
+                            " the event"
+                        ),
+                    }
+                )
+                continue
             rows.append(
                 {
                     **base,
@@ -544,9 +570,27 @@ def events(cur: Cursor, cube: Cube, ctx: Context, items: list[str]) -> list[dict
                     "pre_trend_p": result.pre_trend_p,
                     "caveat": result.caveat,
                     "note": note,
+                    "suppressed": False,
                 }
             )
     return rows
+
+
+def _treated_counts(
+    table: cellstats.CountTable, office: str, comparison: list[str]
+) -> tuple[list[Any], dict[Any, int]]:
+    """The periods the event study runs over (as :func:`cellstats.did` finds them) and the
+    treated office's responses in each."""
+    cells = table.cells
+    codes = [i for i, name in enumerate(table.offices) if name in {office, *comparison}]
+    involved = np.isin(cells.office, codes)
+    periods = sorted({table.periods[p] for p in np.unique(cells.period[involved]).tolist()})
+    own = cells.office == table.offices.index(office)
+    treated_n: dict[Any, int] = {}
+    for period, n in zip(cells.period[own].tolist(), cells.n[own].tolist(), strict=True):
+        label = table.periods[period]
+        treated_n[label] = treated_n.get(label, 0) + int(n)
+    return periods, treated_n
 
 
 def _period_start(day: dt.date, ctx: Context) -> dt.date:
