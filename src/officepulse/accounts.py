@@ -8,6 +8,7 @@ response.
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import re
 import secrets
 from typing import Any, Final, Literal
@@ -27,9 +28,21 @@ MAX_PASSWORD: Final = 1024
 TOKEN_PREFIX: Final = "opt_"  # noqa: S105 - a prefix, not a secret
 
 _hasher = PasswordHasher()
-# Verified against when the account does not exist, so that a wrong name costs as long as a
-# wrong password and the timing does not tell which names exist.
-_DUMMY_HASH: Final = _hasher.hash(secrets.token_urlsafe(24))
+
+
+@functools.cache
+def _dummy_hash() -> str:
+    """Verified against when the account does not exist, so that a wrong name costs as long as
+    a wrong password and the timing does not tell which names exist. Made on first use: one
+    hash costs about 0.1 s, which every command would otherwise pay at import."""
+    return _hasher.hash(secrets.token_urlsafe(24))
+
+
+def prepare_login() -> None:
+    """Make the stand-in hash before a login can arrive (the login form calls this: a login
+    needs the form's token, so the form always comes first), so that even the first login
+    with an unknown name costs as long as a wrong password."""
+    _dummy_hash()
 
 
 class AccountError(ValueError):
@@ -83,7 +96,7 @@ def hash_password(password: str) -> str:
 def password_matches(stored_hash: str | None, password: str) -> bool:
     """Whether ``password`` matches; a missing account costs as much time as a wrong password."""
     try:
-        return _hasher.verify(stored_hash or _DUMMY_HASH, password) and stored_hash is not None
+        return _hasher.verify(stored_hash or _dummy_hash(), password) and stored_hash is not None
     except (VerifyMismatchError, VerificationError, InvalidHashError):
         return False
 

@@ -19,7 +19,6 @@ from pathlib import Path
 from typing import Any, Final
 
 import anyio.to_thread
-import httpx
 import msgspec
 from litestar import Request, Response, Router, post
 from litestar.datastructures import State
@@ -81,6 +80,8 @@ def running_server(data_dir: Path) -> ServerInfo | None:
         return None  # a stale file from a server that was killed
     except PermissionError:
         pass
+    import httpx  # only with a server to talk to: it costs every command 0.1 s at start
+
     try:
         answer = httpx.get(f"{_base(info)}/healthz", timeout=5)
     except httpx.HTTPError:
@@ -103,6 +104,8 @@ class RemoteError(Exception):
 
 def call_remote(info: ServerInfo, operation: str, params: object) -> Any:
     """Run ``operation`` in the server and return its JSON result."""
+    import httpx
+
     try:
         answer = httpx.post(
             f"{_base(info)}/api/v1/admin/ops/{operation}",

@@ -62,6 +62,7 @@ async def _login_page(
     headers: dict[str, str] | None = None,
 ) -> Response[str]:
     runtime: Runtime = state.runtime
+    await anyio.to_thread.run_sync(accounts.prepare_login)
     nonce = secrets.token_urlsafe(24)
     notice = None
     if session_expired(request) or request.query_params.get("expired") == "1":
