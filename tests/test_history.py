@@ -338,6 +338,7 @@ def test_parquet_written_by_duckdb(data: Path, tmp_path: Path) -> None:
     )
     refused = run_cli(["import", "responses", str(floats), "--data-dir", str(data)])
     assert f"{floats}: row 1: stress_now: must be a whole number, got float" in refused.stderr
+    assert refused.stderr.rstrip().endswith("1 bad row; nothing was imported")
     assert db_rows(data, "SELECT count(*) FROM responses") == [(10,)]
 
 

@@ -477,7 +477,7 @@ def _report(problems: Sequence[tuple[int, str]]) -> str:
     ordered = sorted(enumerate(problems), key=lambda item: (item[1][0], item[0]))
     bad_rows = len({line for line, _ in problems})
     lines = [message for _, (_, message) in ordered]
-    lines.append(f"{bad_rows} bad rows; nothing was imported")
+    lines.append(f"{bad_rows} bad row{'' if bad_rows == 1 else 's'}; nothing was imported")
     return "\n".join(lines)
 
 
