@@ -4,15 +4,22 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import uuid
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, Literal
 
 import pytest
 from playwright.sync_api import Browser
 
+from officepulse.events import NewEvent, insert_event
+from officepulse.offices import Office, insert_offices
 from officepulse.report import ReportSpecError, load_spec, spec_path
+from officepulse.responses import StoredResponse, commit_responses
+from officepulse.runtime import Runtime
 from officepulse.surveys import Survey, default_surveys_dir, load_surveys
 
+from .conftest import make_settings
 from .serverproc import run_cli
 
 COMPARISON_KEYS = {
@@ -38,6 +45,51 @@ kind = "pilot"
 label = "Herkömmlich"
 kind = "conventional"
 """
+
+
+def response(
+    office: str,
+    when: dt.datetime,
+    answers: dict[str, int],
+    *,
+    channel: Literal["qr", "kiosk"] = "qr",
+    flags: tuple[str, ...] = (),
+    response_id: uuid.UUID | None = None,
+) -> StoredResponse:
+    """A stored response of the default survey, as the tests below plant them."""
+    return StoredResponse(
+        id=response_id or uuid.uuid4(),
+        office_id=office,
+        survey_id="atmosphere",
+        survey_version=1,
+        channel=channel,
+        placement=None,
+        kiosk_id=None,
+        lang="de",
+        received_at=when,
+        answers=answers,
+        comment=None,
+        flags=flags,
+    )
+
+
+def runtime_with(
+    tmp_path: Path,
+    offices: list[Office],
+    rows: list[StoredResponse],
+    events: Sequence[NewEvent] = (),
+) -> Runtime:
+    """A runtime on a new data directory holding these offices, responses and events."""
+    runtime = Runtime.open(make_settings(tmp_path / "data"))
+
+    def setup(cur: Any) -> None:
+        insert_offices(cur, offices)
+        commit_responses(cur, rows)
+        for event in events:
+            insert_event(cur, event)
+
+    runtime.store.write(setup).result()
+    return runtime
 
 
 @pytest.fixture(scope="module")
@@ -257,17 +309,7 @@ def test_context_section_adjusts_for_district_indicators(demo: Path, tmp_path: P
 # -- differencing: a filtered report next to the unfiltered one ---------------------------------
 
 
-def _differencing_runtime(tmp_path: Path) -> Any:
-    import datetime as dt
-    import uuid
-
-    from officepulse.offices import Office, insert_offices
-    from officepulse.responses import StoredResponse, commit_responses
-    from officepulse.runtime import Runtime
-
-    from .conftest import make_settings
-
-    runtime = Runtime.open(make_settings(tmp_path / "data"))
+def _differencing_runtime(tmp_path: Path) -> Runtime:
     offices = [Office(id=f"p{i}", name=f"Pilot {i}", kind="pilot") for i in range(2)] + [
         Office(id=f"c{i}", name=f"Herkömmlich {i}", kind="conventional") for i in range(2)
     ]
@@ -279,29 +321,10 @@ def _differencing_runtime(tmp_path: Path) -> Any:
             channel: Literal["qr", "kiosk"] = "kiosk" if office.kind == "pilot" and i == 0 else "qr"
             # January has 3 responses per group, February and March the rest.
             month = 0 if i < 2 and office.id.endswith("0") else 1 + i % 2
-            rows.append(
-                StoredResponse(
-                    id=uuid.uuid4(),
-                    office_id=office.id,
-                    survey_id="atmosphere",
-                    survey_version=1,
-                    channel=channel,
-                    placement=None,
-                    kiosk_id=None,
-                    lang="de",
-                    received_at=start + dt.timedelta(days=31 * month + i % 7),
-                    answers={"stress_now": 1 + i % 5, "rooms": 1 + (i * 3) % 5},
-                    comment=None,
-                    flags=(),
-                )
-            )
-
-    def setup(cur: Any) -> None:
-        insert_offices(cur, offices)
-        commit_responses(cur, rows)
-
-    runtime.store.write(setup).result()
-    return runtime
+            when = start + dt.timedelta(days=31 * month + i % 7)
+            answers = {"stress_now": 1 + i % 5, "rooms": 1 + (i * 3) % 5}
+            rows.append(response(office.id, when, answers, channel=channel))
+    return runtime_with(tmp_path, offices, rows)
 
 
 def test_a_filter_that_leaves_out_fewer_than_k_hides_the_filtered_numbers(
@@ -337,18 +360,8 @@ def test_a_filter_that_leaves_out_fewer_than_k_hides_the_filtered_numbers(
         runtime.close()
 
 
-def _heatmap_runtime(tmp_path: Path) -> Any:
+def _heatmap_runtime(tmp_path: Path) -> Runtime:
     """Heatmap cells whose flagged or unverified responses number 2, 5 or none."""
-    import datetime as dt
-    import uuid
-
-    from officepulse.offices import Office, insert_offices
-    from officepulse.responses import StoredResponse, commit_responses
-    from officepulse.runtime import Runtime
-
-    from .conftest import make_settings
-
-    runtime = Runtime.open(make_settings(tmp_path / "data"))
     offices = [Office(id="p0", name="Pilot", kind="pilot"),
                Office(id="c0", name="Herkömmlich", kind="conventional")]  # fmt: skip
     monday = dt.datetime(2026, 1, 5)
@@ -361,29 +374,10 @@ def _heatmap_runtime(tmp_path: Path) -> Any:
             flags: tuple[str, ...] = ("repeat",) if i >= plain else ()
             if i < verified:
                 flags = ("verified_onsite",)
-            rows.append(
-                StoredResponse(
-                    id=uuid.uuid4(),
-                    office_id=offices[i % 2].id,
-                    survey_id="atmosphere",
-                    survey_version=1,
-                    channel="qr",
-                    placement=None,
-                    kiosk_id=None,
-                    lang="de",
-                    received_at=monday + dt.timedelta(days=day, hours=hour),
-                    answers={"stress_now": 1 + i % 5, "rooms": 3},
-                    comment=None,
-                    flags=flags,
-                )
-            )
-
-    def setup(cur: Any) -> None:
-        insert_offices(cur, offices)
-        commit_responses(cur, rows)
-
-    runtime.store.write(setup).result()
-    return runtime
+            when = monday + dt.timedelta(days=day, hours=hour)
+            answers = {"stress_now": 1 + i % 5, "rooms": 3}
+            rows.append(response(offices[i % 2].id, when, answers, flags=flags))
+    return runtime_with(tmp_path, offices, rows)
 
 
 def test_heatmap_cells_a_filter_changes_by_fewer_than_k_are_hidden(
@@ -436,16 +430,7 @@ def test_event_estimates_resting_on_fewer_than_k_office_responses_are_hidden(
 ) -> None:
     """An event-study point for a period in which the office had fewer than k responses, and a
     before/after effect with fewer than k on either side, would describe those few."""
-    import datetime as dt
-    import uuid
-
-    from officepulse.events import NewEvent, insert_event
-    from officepulse.offices import Office, insert_offices
     from officepulse.report import build_report
-    from officepulse.responses import StoredResponse, commit_responses
-    from officepulse.runtime import Runtime
-
-    from .conftest import make_settings
 
     offices = [Office(id="p0", name="Pilot 0", kind="pilot"),
                Office(id="p1", name="Pilot 1", kind="pilot"),
@@ -454,36 +439,23 @@ def test_event_estimates_resting_on_fewer_than_k_office_responses_are_hidden(
     # responses per month, January to April; p0's event in March, p1's in April
     per_month = {"p0": [2, 10, 10, 10], "p1": [10, 10, 10, 3], "c0": [10] * 4, "c1": [10] * 4}
     rows = [
-        StoredResponse(
-            id=uuid.uuid4(),
-            office_id=office,
-            survey_id="atmosphere",
-            survey_version=1,
-            channel="qr",
-            placement=None,
-            kiosk_id=None,
-            lang="de",
-            received_at=dt.datetime(2026, 1 + month, 5 + i % 20, 10),
-            answers={"stress_now": 1 + (i + month) % 5, "rooms": 1 + (i * 3 + month) % 5},
-            comment=None,
-            flags=(),
+        response(
+            office,
+            dt.datetime(2026, 1 + month, 5 + i % 20, 10),
+            {"stress_now": 1 + (i + month) % 5, "rooms": 1 + (i * 3 + month) % 5},
         )
         for office, counts in per_month.items()
         for month, count in enumerate(counts)
         for i in range(count)
     ]
-    runtime = Runtime.open(make_settings(tmp_path / "data"))
-
-    def setup(cur: Any) -> None:
-        insert_offices(cur, offices)
-        commit_responses(cur, rows)
-        insert_event(cur, NewEvent(office="p0", date=dt.date(2026, 3, 9), kind="redesign"))
-        insert_event(cur, NewEvent(office="p1", date=dt.date(2026, 4, 1), kind="move"))
-
+    events = [
+        NewEvent(office="p0", date=dt.date(2026, 3, 9), kind="redesign"),
+        NewEvent(office="p1", date=dt.date(2026, 4, 1), kind="move"),
+    ]
     spec_file = tmp_path / "small.toml"
     spec_file.write_text(SMALL_SPEC, encoding="utf-8")
+    runtime = runtime_with(tmp_path, offices, rows, events)
     try:
-        runtime.store.write(setup).result()
         built = build_report(runtime, load_spec(spec_file, survey), None, None)
     finally:
         runtime.close()
@@ -514,21 +486,11 @@ REFERENCE_SPEC = SMALL_SPEC.replace(
 )
 
 
-def _varied_runtime(tmp_path: Path) -> Any:
+def _varied_runtime(tmp_path: Path) -> Runtime:
     """Eight offices over six months: flagged, verified and kiosk responses, a skipped item,
     an office that opens late, and a redesign in one conventional office."""
-    import uuid
-
     import numpy as np
 
-    from officepulse.events import NewEvent, insert_event
-    from officepulse.offices import Office, insert_offices
-    from officepulse.responses import StoredResponse, commit_responses
-    from officepulse.runtime import Runtime
-
-    from .conftest import make_settings
-
-    runtime = Runtime.open(make_settings(tmp_path / "data"))
     offices = [Office(id=f"p{i}", name=f"Pilot {i}", kind="pilot") for i in range(3)] + [
         Office(id=f"c{i}", name=f"Herkömmlich {i}", kind="conventional") for i in range(5)
     ]
@@ -549,31 +511,23 @@ def _varied_runtime(tmp_path: Path) -> Any:
                     flags = ("repeat",)
                 elif rng.random() < 0.2:
                     flags = ("verified_onsite",)
+                response_id = uuid.UUID(int=int(rng.integers(0, 2**62)))
+                channel: Literal["qr", "kiosk"] = "kiosk" if rng.random() < 0.3 else "qr"
+                when = dt.datetime(2026, 1 + month, int(rng.integers(1, 28))) + dt.timedelta(
+                    hours=int(rng.integers(8, 16)) + 24 * index % 3
+                )
                 rows.append(
-                    StoredResponse(
-                        id=uuid.UUID(int=int(rng.integers(0, 2**62))),
-                        office_id=office.id,
-                        survey_id="atmosphere",
-                        survey_version=1,
-                        channel="kiosk" if rng.random() < 0.3 else "qr",
-                        placement=None,
-                        kiosk_id=None,
-                        lang="de",
-                        received_at=dt.datetime(2026, 1 + month, int(rng.integers(1, 28)))
-                        + dt.timedelta(hours=int(rng.integers(8, 16)) + 24 * index % 3),
-                        answers=answers,
-                        comment=None,
+                    response(
+                        office.id,
+                        when,
+                        answers,
+                        channel=channel,
                         flags=flags,
+                        response_id=response_id,
                     )
                 )
-
-    def setup(cur: Any) -> None:
-        insert_offices(cur, offices)
-        commit_responses(cur, rows)
-        insert_event(cur, NewEvent(office="c0", date=dt.date(2026, 4, 15), kind="redesign"))
-
-    runtime.store.write(setup).result()
-    return runtime
+    events = [NewEvent(office="c0", date=dt.date(2026, 4, 15), kind="redesign")]
+    return runtime_with(tmp_path, offices, rows, events)
 
 
 def test_report_numbers_equal_the_response_level_statistics(tmp_path: Path, survey: Survey) -> None:
